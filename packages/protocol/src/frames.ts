@@ -1,0 +1,177 @@
+import { type Static, type TSchema, Type } from '@sinclair/typebox';
+
+/**
+ * Every frame on the wire is a JSON object with a `type` discriminator. Client frames are
+ * strict (unknown fields are refused) because the server must not guess what a client meant;
+ * server frames are validated by the client with the same schemas.
+ */
+
+/** Lower-case so "General" and "general" cannot become two rooms that look the same in the UI. */
+export const ROOM_PATTERN = '^[a-z0-9][a-z0-9_-]{0,47}$';
+export const MAX_TEXT_CHARS = 4000;
+export const MAX_NAME_CHARS = 32;
+
+export const RoomName = Type.String({ pattern: ROOM_PATTERN, maxLength: 48 });
+export const StreamIdSchema = Type.String({ pattern: '^\\d{1,20}-\\d{1,20}$', maxLength: 41 });
+/** Chosen by the client (a UUID or similar) and reused on every resend of the same message. */
+export const ClientMsgId = Type.String({ pattern: '^[A-Za-z0-9_-]{8,64}$', maxLength: 64 });
+export const Text = Type.String({ minLength: 1, maxLength: MAX_TEXT_CHARS });
+
+export const Member = Type.Object({
+  id: Type.String({ maxLength: 128 }),
+  name: Type.String({ maxLength: MAX_NAME_CHARS }),
+});
+export type Member = Static<typeof Member>;
+
+/** One presence entry per connection: a user with two tabs open has two keys. */
+export const PresenceEntry = Type.Object({
+  key: Type.String({ maxLength: 160 }),
+  id: Type.String({ maxLength: 128 }),
+  name: Type.String({ maxLength: MAX_NAME_CHARS }),
+});
+export type PresenceEntry = Static<typeof PresenceEntry>;
+
+export const ChatMessage = Type.Object({
+  id: StreamIdSchema,
+  room: RoomName,
+  from: Member,
+  text: Type.String({ maxLength: MAX_TEXT_CHARS }),
+  ts: Type.Integer({ minimum: 0 }),
+  clientMsgId: ClientMsgId,
+});
+export type ChatMessage = Static<typeof ChatMessage>;
+
+const strict = { additionalProperties: false } as const;
+const Heartbeat = Type.Optional(Type.Number());
+
+// ---- client -> server --------------------------------------------------------------------
+
+export const JoinFrame = Type.Object(
+  {
+    type: Type.Literal('join'),
+    room: RoomName,
+    /** The last message id this client has seen in the room; the server replays what follows. */
+    since: Type.Optional(StreamIdSchema),
+  },
+  strict,
+);
+export const LeaveFrame = Type.Object({ type: Type.Literal('leave'), room: RoomName }, strict);
+export const SendFrame = Type.Object(
+  { type: Type.Literal('send'), room: RoomName, clientMsgId: ClientMsgId, text: Text },
+  strict,
+);
+export const ClientPingFrame = Type.Object({ type: Type.Literal('ping'), t: Heartbeat }, strict);
+export const ClientPongFrame = Type.Object({ type: Type.Literal('pong'), t: Heartbeat }, strict);
+
+export const ClientFrame = Type.Union([JoinFrame, LeaveFrame, SendFrame, ClientPingFrame, ClientPongFrame]);
+export type ClientFrame = Static<typeof ClientFrame>;
+export type ClientFrameType = ClientFrame['type'];
+export const CLIENT_FRAME_SCHEMAS: Record<ClientFrameType, TSchema> = {
+  join: JoinFrame,
+  leave: LeaveFrame,
+  send: SendFrame,
+  ping: ClientPingFrame,
+  pong: ClientPongFrame,
+};
+
+// ---- server -> client --------------------------------------------------------------------
+
+export const WelcomeFrame = Type.Object({
+  type: Type.Literal('welcome'),
+  /** The pod (server process) this socket is attached to; the demo UI shows it. */
+  node: Type.String(),
+  connId: Type.String(),
+  user: Member,
+  /** The server pings at this interval; a client that hears nothing for ~2 intervals reconnects. */
+  heartbeatMs: Type.Integer({ minimum: 1 }),
+  maxTextChars: Type.Integer({ minimum: 1 }),
+});
+
+export const JoinedFrame = Type.Object({
+  type: Type.Literal('joined'),
+  room: RoomName,
+  /** With `since`: exactly the messages after it. Without: the latest page of history. */
+  messages: Type.Array(ChatMessage),
+  presence: Type.Array(PresenceEntry),
+  resumed: Type.Boolean(),
+});
+
+/**
+ * Sent instead of `joined` when the client's `since` can no longer be served gap-free
+ * (trimmed from history, or from a history that no longer exists). The client must replace
+ * what it shows for the room with `messages`, the latest page.
+ */
+export const ResyncFrame = Type.Object({
+  type: Type.Literal('resync'),
+  room: RoomName,
+  reason: Type.Union([Type.Literal('trimmed'), Type.Literal('unknown_id')]),
+  messages: Type.Array(ChatMessage),
+  presence: Type.Array(PresenceEntry),
+});
+
+export const LeftFrame = Type.Object({ type: Type.Literal('left'), room: RoomName });
+
+export const MsgFrame = Type.Composite([Type.Object({ type: Type.Literal('msg') }), ChatMessage]);
+
+/** Sent only once the message is durable in the room's history. */
+export const AckFrame = Type.Object({
+  type: Type.Literal('ack'),
+  room: RoomName,
+  clientMsgId: ClientMsgId,
+  id: StreamIdSchema,
+  /** True when this clientMsgId was already stored: the message shows once, under `id`. */
+  duplicate: Type.Boolean(),
+});
+
+export const PresenceFrame = Type.Object({
+  type: Type.Literal('presence'),
+  room: RoomName,
+  join: Type.Array(PresenceEntry),
+  leave: Type.Array(Type.String()),
+});
+
+export const ServerPingFrame = Type.Object({ type: Type.Literal('ping'), t: Heartbeat });
+export const ServerPongFrame = Type.Object({ type: Type.Literal('pong'), t: Heartbeat });
+
+export const ERROR_CODES = [
+  'bad_json',
+  'bad_frame',
+  'binary_unsupported',
+  'unknown_type',
+  'text_too_long',
+  'rate_limited',
+  'forbidden_room',
+  'not_joined',
+  'too_many_rooms',
+  'unavailable',
+  'internal',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export const ErrorFrame = Type.Object({
+  type: Type.Literal('error'),
+  code: Type.Union(ERROR_CODES.map((c) => Type.Literal(c))),
+  message: Type.String(),
+  /** The clientMsgId (for `send`) or room (for `join`) the error is about, when there is one. */
+  ref: Type.Optional(Type.String()),
+  /** For `rate_limited` and `unavailable`: when trying again makes sense. */
+  retryAfterMs: Type.Optional(Type.Integer({ minimum: 0 })),
+});
+
+export const ServerFrame = Type.Union([
+  WelcomeFrame,
+  JoinedFrame,
+  ResyncFrame,
+  LeftFrame,
+  MsgFrame,
+  AckFrame,
+  PresenceFrame,
+  ServerPingFrame,
+  ServerPongFrame,
+  ErrorFrame,
+]);
+export type ServerFrame = Static<typeof ServerFrame>;
+export type ServerFrameType = ServerFrame['type'];
+export type ServerFrameOf<T extends ServerFrameType> = Extract<ServerFrame, { type: T }>;
+export type ClientFrameOf<T extends ClientFrameType> = Extract<ClientFrame, { type: T }>;
+export type ErrorFrame = ServerFrameOf<'error'>;
