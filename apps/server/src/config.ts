@@ -1,0 +1,174 @@
+import { hostname } from 'node:os';
+import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { MAX_TEXT_CHARS } from '@chat/protocol';
+
+/**
+ * Every setting of the server, read from the environment and validated once at boot. The
+ * Helm chart and docker-compose.yml set these same names; `describeConfig()` documents them.
+ */
+const Int = (opts: { default: number; minimum?: number; maximum?: number; description: string }) =>
+  Type.Integer({ minimum: 0, ...opts });
+const Bool = (def: boolean, description: string) => Type.Boolean({ default: def, description });
+
+export const ConfigSchema = Type.Object({
+  PORT: Int({ default: 8080, maximum: 65535, description: 'HTTP and WebSocket port' }),
+  HOST: Type.String({ default: '0.0.0.0', description: 'Interface to listen on' }),
+  NODE_ID: Type.String({
+    minLength: 1,
+    maxLength: 63,
+    pattern: '^[A-Za-z0-9._-]+$',
+    default: '',
+    description: 'Identity of this pod in frames and metrics (the chart passes the pod name); default: hostname',
+  }),
+  NODE_ENV: Type.String({ default: 'development', description: 'production makes TOKEN_SECRET mandatory' }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info', description: 'pino log level' },
+  ),
+  REDIS_URL: Type.String({
+    default: '',
+    pattern: '^(|rediss?://.+)$',
+    description: 'redis:// or rediss:// URL; empty runs the embedded in-memory broker (one process only)',
+  }),
+  REDIS_PREFIX: Type.String({
+    default: 'chat:',
+    maxLength: 64,
+    description: 'Prefix of every Redis key and channel',
+  }),
+  TOKEN_SECRET: Type.String({
+    default: '',
+    description: 'HMAC secret (>= 32 chars) that signs tokens; empty generates one per process (dev only)',
+  }),
+  TOKEN_ISSUER: Type.String({ default: 'realtime-chat', description: 'iss claim issued and required' }),
+  TOKEN_AUDIENCE: Type.String({ default: 'chat', description: 'aud claim issued and required' }),
+  TOKEN_TTL_S: Int({ default: 3600, minimum: 60, description: 'Lifetime of dev tokens in seconds' }),
+  DEV_TOKENS: Bool(true, 'Serve POST /api/token, which signs a token for any display name (demo auth)'),
+  ALLOWED_ORIGINS: Type.String({
+    default: '',
+    description: 'Comma-separated Origin allow-list for upgrades; empty = same origin only; * = any',
+  }),
+  TRUST_PROXY: Bool(false, 'Trust X-Forwarded-* headers (behind a load balancer or mesh)'),
+  MAX_CONNECTIONS: Int({ default: 10000, minimum: 1, description: 'Open sockets per pod before 503' }),
+  MAX_PAYLOAD_BYTES: Int({
+    default: 16384,
+    minimum: 256,
+    description: 'Largest inbound frame; bigger closes 1009',
+  }),
+  MAX_TEXT_CHARS: Int({
+    default: 2000,
+    minimum: 1,
+    maximum: MAX_TEXT_CHARS,
+    description: 'Longest chat message',
+  }),
+  MAX_ROOMS_PER_CONN: Int({ default: 20, minimum: 1, description: 'Rooms one socket may join at once' }),
+  RATE_LIMIT_PER_S: Int({ default: 10, minimum: 1, description: 'Sustained frames per second per socket' }),
+  RATE_LIMIT_BURST: Int({ default: 20, minimum: 1, description: 'Burst of frames per socket' }),
+  RATE_LIMIT_CLOSE_AFTER: Int({
+    default: 50,
+    minimum: 1,
+    description: 'Frames refused for rate within 10 s before the socket is closed 4429',
+  }),
+  SEND_BUFFER_LIMIT_BYTES: Int({
+    default: 1048576,
+    minimum: 1024,
+    description: 'Bytes queued to one socket before it is closed 1013 (slow consumer)',
+  }),
+  HEARTBEAT_MS: Int({ default: 20000, minimum: 100, description: 'Server ping interval; 2 missed = dead' }),
+  HISTORY_MAXLEN: Int({ default: 1000, minimum: 10, description: 'Messages kept per room (stream MAXLEN)' }),
+  HISTORY_PAGE: Int({ default: 50, minimum: 1, maximum: 500, description: 'Messages sent on a fresh join' }),
+  IDEMPOTENCY_TTL_S: Int({
+    default: 86400,
+    minimum: 1,
+    description: 'How long a clientMsgId is remembered to drop resends',
+  }),
+  DRAIN_WINDOW_MS: Int({
+    default: 10000,
+    description: 'On SIGTERM, open sockets are closed 1012 spread over this window',
+  }),
+  SHUTDOWN_TIMEOUT_MS: Int({
+    default: 20000,
+    minimum: 1000,
+    description: 'Hard deadline after SIGTERM; must exceed DRAIN_WINDOW_MS',
+  }),
+  WEB_ROOT: Type.String({ default: '', description: 'Directory of the built web app; empty = auto-detect' }),
+});
+export type Config = Static<typeof ConfigSchema>;
+export type ConfigKey = keyof Config;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses the environment into a Config or throws a ConfigError naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const raw: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [key, schema] of Object.entries(ConfigSchema.properties) as [ConfigKey, TSchema][]) {
+    const text = env[key];
+    if (text === undefined || text === '') {
+      raw[key] = schema.default;
+      continue;
+    }
+    const value = coerce(schema, text.trim());
+    if (value === undefined || !Value.Check(schema, value)) {
+      problems.push(`${key}=${JSON.stringify(redact(key, text))}: expected ${expectation(schema)}`);
+      continue;
+    }
+    raw[key] = value;
+  }
+  if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  const config = raw as Config;
+  if (!config.NODE_ID) config.NODE_ID = hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 63);
+  if (config.TOKEN_SECRET && config.TOKEN_SECRET.length < 32) {
+    throw new ConfigError('invalid configuration:\n  TOKEN_SECRET: must be at least 32 characters');
+  }
+  if (!config.TOKEN_SECRET && config.NODE_ENV === 'production') {
+    throw new ConfigError('invalid configuration:\n  TOKEN_SECRET: required when NODE_ENV=production');
+  }
+  if (config.SHUTDOWN_TIMEOUT_MS <= config.DRAIN_WINDOW_MS) {
+    throw new ConfigError(
+      'invalid configuration:\n  SHUTDOWN_TIMEOUT_MS: must be greater than DRAIN_WINDOW_MS so the drain can finish',
+    );
+  }
+  if (config.HISTORY_PAGE > config.HISTORY_MAXLEN) {
+    throw new ConfigError('invalid configuration:\n  HISTORY_PAGE: must not exceed HISTORY_MAXLEN');
+  }
+  return config;
+}
+
+function coerce(schema: TSchema, text: string): unknown {
+  switch (schema.type) {
+    case 'integer':
+      return /^-?\d+$/.test(text) ? Number(text) : undefined;
+    case 'boolean':
+      return text === 'true' || text === '1' ? true : text === 'false' || text === '0' ? false : undefined;
+    default:
+      return text;
+  }
+}
+
+function expectation(schema: TSchema): string {
+  if (schema.anyOf) return `one of ${(schema.anyOf as { const: string }[]).map((s) => s.const).join(', ')}`;
+  if (schema.type === 'integer') {
+    const range = [schema.minimum, schema.maximum].map((v) => (v === undefined ? '' : String(v)));
+    return `an integer${range[0] || range[1] ? ` in [${range[0]}, ${range[1] || '∞'}]` : ''}`;
+  }
+  if (schema.type === 'boolean') return 'true or false';
+  return schema.pattern ? `a string matching ${schema.pattern}` : 'a string';
+}
+
+function redact(key: string, value: string): string {
+  if (key === 'TOKEN_SECRET') return '<redacted>';
+  if (key === 'REDIS_URL') return value.replace(/\/\/[^@/]*@/, '//<redacted>@');
+  return value;
+}
+
+/** Name, default and meaning of every setting, for --help and the README. */
+export function describeConfig(): { name: ConfigKey; default: unknown; description: string }[] {
+  return (Object.entries(ConfigSchema.properties) as [ConfigKey, TSchema][]).map(([name, s]) => ({
+    name,
+    default: s.default,
+    description: String(s.description ?? ''),
+  }));
+}
