@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
+import { MAX_TEXT_CHARS } from '@chat/protocol';
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { MAX_TEXT_CHARS } from '@chat/protocol';
 
 /**
  * Every setting of the server, read from the environment and validated once at boot. The
@@ -19,7 +19,8 @@ export const ConfigSchema = Type.Object({
     maxLength: 63,
     pattern: '^[A-Za-z0-9._-]+$',
     default: '',
-    description: 'Identity of this pod in frames and metrics (the chart passes the pod name); default: hostname',
+    description:
+      'Identity of this pod in frames and metrics (the chart passes the pod name); default: hostname',
   }),
   NODE_ENV: Type.String({ default: 'development', description: 'production makes TOKEN_SECRET mandatory' }),
   LOG_LEVEL: Type.Union(
@@ -86,6 +87,11 @@ export const ConfigSchema = Type.Object({
     default: 10000,
     description: 'On SIGTERM, open sockets are closed 1012 spread over this window',
   }),
+  DRAIN_MAX_CLOSE_RATE: Int({
+    default: 500,
+    minimum: 1,
+    description: 'At most this many sockets closed per second while draining (few sockets drain fast)',
+  }),
   SHUTDOWN_TIMEOUT_MS: Int({
     default: 20000,
     minimum: 1000,
@@ -119,7 +125,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
   const config = raw as Config;
-  if (!config.NODE_ID) config.NODE_ID = hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 63);
+  if (!config.NODE_ID)
+    config.NODE_ID = hostname()
+      .replace(/[^A-Za-z0-9._-]/g, '-')
+      .slice(0, 63);
   if (config.TOKEN_SECRET && config.TOKEN_SECRET.length < 32) {
     throw new ConfigError('invalid configuration:\n  TOKEN_SECRET: must be at least 32 characters');
   }

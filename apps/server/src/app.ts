@@ -1,0 +1,34 @@
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Config } from './config.js';
+import auth from './plugins/auth.js';
+import broker, { type BrokerPluginOptions } from './plugins/broker.js';
+import configPlugin from './plugins/config.js';
+import lifecycle from './plugins/lifecycle.js';
+import metrics from './plugins/metrics.js';
+import realtime from './plugins/realtime.js';
+import web from './plugins/web.js';
+
+export interface AppOptions extends BrokerPluginOptions {
+  config: Config;
+  /** Process-level metrics (CPU, heap, event loop); off in tests that build many apps. */
+  defaultMetrics?: boolean;
+  /** Serve the web app and security headers (on by default). */
+  web?: boolean;
+}
+
+/**
+ * The whole chat as one Fastify plugin: `server.ts` registers it on a listening instance,
+ * tests register it on an instance without a port and use inject/injectWS or port 0.
+ */
+async function app(fastify: FastifyInstance, opts: AppOptions): Promise<void> {
+  await fastify.register(configPlugin, { config: opts.config });
+  await fastify.register(metrics, { defaultMetrics: opts.defaultMetrics ?? false });
+  await fastify.register(broker, opts.broker ? { broker: opts.broker } : {});
+  await fastify.register(lifecycle);
+  await fastify.register(auth);
+  await fastify.register(realtime);
+  if (opts.web !== false) await fastify.register(web);
+}
+
+export default fp(app, { name: 'chat-app' });

@@ -1,0 +1,153 @@
+import { compareIds, type PresenceEntry, ZERO_ID } from '@chat/protocol';
+import type {
+  AppendResult,
+  Broker,
+  BrokerListener,
+  BrokerOptions,
+  RangeResult,
+  StoredMessage,
+} from './types.js';
+
+interface RoomLog {
+  entries: StoredMessage[];
+  lastId: string;
+  /** Highest id ever trimmed: a resume from below it has a hole. */
+  maxDeletedId: string;
+}
+
+/**
+ * The embedded broker: history, idempotency and presence in this process. Semantics match the
+ * Redis broker (ids, trimming, resync rules, asynchronous in-order delivery) so the same broker
+ * test suite runs against both; it cannot fan out across processes.
+ */
+export class MemoryBroker implements Broker {
+  readonly kind = 'memory';
+  private listener: BrokerListener | undefined;
+  private readonly logs = new Map<string, RoomLog>();
+  private readonly idem = new Map<string, { id: string; expires: number }>();
+  private readonly presence = new Map<string, Map<string, PresenceEntry>>();
+  private readonly subscribed = new Set<string>();
+  private lastMs = 0;
+  private seq = 0;
+  private closed = false;
+  private readonly sweep: NodeJS.Timeout;
+
+  constructor(private readonly opts: BrokerOptions) {
+    this.sweep = setInterval(() => this.expireIdempotencyKeys(), 60_000);
+    this.sweep.unref();
+  }
+
+  setListener(listener: BrokerListener): void {
+    this.listener = listener;
+  }
+
+  async append(room: string, body: string, idemKey: string): Promise<AppendResult> {
+    this.assertOpen();
+    const key = `${room}\n${idemKey}`;
+    const prev = this.idem.get(key);
+    if (prev && prev.expires > Date.now()) return { id: prev.id, duplicate: true };
+    const id = this.nextId();
+    const log = this.log(room);
+    log.entries.push({ id, body });
+    log.lastId = id;
+    // Exact trimming; Redis trims approximately, which only ever keeps more.
+    while (log.entries.length > this.opts.maxLen) {
+      const dropped = log.entries.shift();
+      if (dropped) log.maxDeletedId = dropped.id;
+    }
+    this.idem.set(key, { id, expires: Date.now() + this.opts.idempotencyTtlS * 1000 });
+    // Delivered on a later tick, as pub/sub would, so callers cannot depend on re-entrancy.
+    if (this.subscribed.has(room)) queueMicrotask(() => this.listener?.message(room, id, body));
+    return { id, duplicate: false };
+  }
+
+  async subscribe(room: string): Promise<void> {
+    this.assertOpen();
+    this.subscribed.add(room);
+  }
+
+  async unsubscribe(room: string): Promise<void> {
+    this.subscribed.delete(room);
+  }
+
+  async lastId(room: string): Promise<string> {
+    return this.logs.get(room)?.lastId ?? ZERO_ID;
+  }
+
+  async range(room: string, afterId: string): Promise<RangeResult> {
+    this.assertOpen();
+    const log = this.logs.get(room);
+    if (!log)
+      return afterId === ZERO_ID
+        ? { complete: true, entries: [] }
+        : { complete: false, reason: 'unknown_id' };
+    if (compareIds(afterId, log.lastId) > 0) return { complete: false, reason: 'unknown_id' };
+    if (compareIds(afterId, log.maxDeletedId) < 0) return { complete: false, reason: 'trimmed' };
+    return { complete: true, entries: log.entries.filter((e) => compareIds(e.id, afterId) > 0) };
+  }
+
+  async latest(room: string, count: number): Promise<StoredMessage[]> {
+    this.assertOpen();
+    return this.logs.get(room)?.entries.slice(-count) ?? [];
+  }
+
+  async presenceAdd(room: string, entry: PresenceEntry): Promise<void> {
+    let members = this.presence.get(room);
+    if (!members) {
+      members = new Map();
+      this.presence.set(room, members);
+    }
+    members.set(entry.key, entry);
+    if (this.subscribed.has(room)) queueMicrotask(() => this.listener?.presence(room, { join: entry }));
+  }
+
+  async presenceRemove(room: string, key: string): Promise<void> {
+    const members = this.presence.get(room);
+    if (!members?.delete(key)) return;
+    if (members.size === 0) this.presence.delete(room);
+    if (this.subscribed.has(room)) queueMicrotask(() => this.listener?.presence(room, { leave: key }));
+  }
+
+  async presenceList(room: string): Promise<PresenceEntry[]> {
+    return [...(this.presence.get(room)?.values() ?? [])];
+  }
+
+  healthy(): boolean {
+    return !this.closed;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.sweep);
+  }
+
+  private log(room: string): RoomLog {
+    let log = this.logs.get(room);
+    if (!log) {
+      log = { entries: [], lastId: ZERO_ID, maxDeletedId: ZERO_ID };
+      this.logs.set(room, log);
+    }
+    return log;
+  }
+
+  /** Same shape and ordering as Redis stream ids: `<ms>-<seq>`, strictly increasing. */
+  private nextId(): string {
+    const now = Date.now();
+    if (now > this.lastMs) {
+      this.lastMs = now;
+      this.seq = 0;
+    } else {
+      this.seq++;
+    }
+    return `${this.lastMs}-${this.seq}`;
+  }
+
+  private expireIdempotencyKeys(): void {
+    const now = Date.now();
+    for (const [k, v] of this.idem) if (v.expires <= now) this.idem.delete(k);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('broker is closed');
+  }
+}

@@ -1,0 +1,71 @@
+import type { PresenceEntry } from '@chat/protocol';
+
+/**
+ * A message as stored: `body` is a JSON object string of every ChatMessage field except `id`
+ * (`{"room":..,"from":..,"text":..,"ts":..,"clientMsgId":..}`). Keeping the stored and
+ * published form pre-serialized lets a pod build each outgoing frame by concatenation, once,
+ * instead of re-encoding per socket.
+ */
+export interface StoredMessage {
+  id: string;
+  body: string;
+}
+
+export interface AppendResult {
+  id: string;
+  /** The idempotency key was already used: nothing was stored or published again. */
+  duplicate: boolean;
+}
+
+export type RangeResult =
+  | { complete: true; entries: StoredMessage[] }
+  /** The history after `afterId` cannot be served gap-free. */
+  | { complete: false; reason: 'trimmed' | 'unknown_id' };
+
+export type PresenceDelta = { join: PresenceEntry } | { leave: string };
+
+/** What the broker tells the pod's hub. Calls for one room arrive in id order. */
+export interface BrokerListener {
+  message(room: string, id: string, body: string): void;
+  presence(room: string, delta: PresenceDelta): void;
+  /**
+   * Live delivery was interrupted (the subscriber reconnected) and is back for every room:
+   * the hub must read what it missed from history before trusting live delivery again.
+   */
+  resubscribed(): void;
+}
+
+/**
+ * The one interface the server talks to. Two implementations: `memory` (embedded, one
+ * process) and `redis` (pub/sub for live fan-out, a Stream per room for history).
+ */
+export interface Broker {
+  readonly kind: 'memory' | 'redis';
+  setListener(listener: BrokerListener): void;
+  /**
+   * Durably appends a message to the room's history and publishes it to every pod, atomically
+   * and in id order. Resolves only once durable; a repeated `idemKey` resolves to the first id.
+   */
+  append(room: string, body: string, idemKey: string): Promise<AppendResult>;
+  /** Resolves once live delivery for the room is active on this pod. */
+  subscribe(room: string): Promise<void>;
+  unsubscribe(room: string): Promise<void>;
+  /** The newest id in the room's history, '0-0' when there is none. */
+  lastId(room: string): Promise<string>;
+  /** Everything after `afterId`, oldest first, or why that cannot be served without a gap. */
+  range(room: string, afterId: string): Promise<RangeResult>;
+  /** The newest `count` messages, oldest first. */
+  latest(room: string, count: number): Promise<StoredMessage[]>;
+  presenceAdd(room: string, entry: PresenceEntry): Promise<void>;
+  presenceRemove(room: string, key: string): Promise<void>;
+  presenceList(room: string): Promise<PresenceEntry[]>;
+  /** False while the backing store is unreachable or too slow: readiness reports it. */
+  healthy(): boolean;
+  close(): Promise<void>;
+}
+
+export interface BrokerOptions {
+  nodeId: string;
+  maxLen: number;
+  idempotencyTtlS: number;
+}

@@ -1,0 +1,63 @@
+import fp from 'fastify-plugin';
+
+export type LifecycleState = 'serving' | 'draining' | 'stopped';
+
+export interface Lifecycle {
+  readonly state: LifecycleState;
+  readonly draining: boolean;
+  /** Registers work to run on drain (in registration order). */
+  onDrain(task: () => Promise<void>): void;
+  /** Flips readiness to 503 at once, then runs the drain tasks. Idempotent. */
+  drain(): Promise<void>;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    lifecycle: Lifecycle;
+  }
+}
+
+/**
+ * Liveness, readiness and the drain sequence. Liveness stays 200 while draining (restarting a
+ * draining pod would drop the sockets it is handing over); readiness is 503 while draining or
+ * while the broker cannot reach its store, so no new client is routed here.
+ */
+export default fp(
+  async (app) => {
+    let state: LifecycleState = 'serving';
+    const tasks: (() => Promise<void>)[] = [];
+    let drained: Promise<void> | undefined;
+
+    const lifecycle: Lifecycle = {
+      get state() {
+        return state;
+      },
+      get draining() {
+        return state !== 'serving';
+      },
+      onDrain(task) {
+        tasks.push(task);
+      },
+      drain() {
+        drained ??= (async () => {
+          state = 'draining';
+          const started = performance.now();
+          for (const task of tasks) await task();
+          app.metrics.drainDuration.observe((performance.now() - started) / 1000);
+          state = 'stopped';
+        })();
+        return drained;
+      },
+    };
+    app.decorate('lifecycle', lifecycle);
+
+    app.get('/livez', { logLevel: 'warn' }, async () => ({ status: 'ok', node: app.config.NODE_ID }));
+    app.get('/readyz', { logLevel: 'warn' }, async (_req, reply) => {
+      const broker = app.broker.healthy() ? 'ok' : 'unavailable';
+      const ready = state === 'serving' && broker === 'ok';
+      reply.code(ready ? 200 : 503);
+      return { status: ready ? 'ready' : 'not_ready', state, broker, node: app.config.NODE_ID };
+    });
+  },
+  { name: 'lifecycle', dependencies: ['config', 'metrics', 'broker'] },
+);

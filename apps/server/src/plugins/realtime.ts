@@ -1,0 +1,174 @@
+import { randomUUID } from 'node:crypto';
+import { CloseCode, decodeClientFrame, SUBPROTOCOL, tokenFromProtocols, WS_PATH } from '@chat/protocol';
+import websocket from '@fastify/websocket';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import type { RawData, WebSocket } from 'ws';
+import type { VerifiedUser } from '../auth/tokens.js';
+import { Conn } from '../ws/connection.js';
+import { frame } from '../ws/frames.js';
+import { Hub } from '../ws/hub.js';
+import { originPolicy } from '../ws/origin.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    hub: Hub;
+  }
+  interface FastifyRequest {
+    chatAuth?: VerifiedUser;
+  }
+}
+
+/** Seconds a refused client should wait before retrying (sent as Retry-After). */
+const RETRY_AFTER_S = '2';
+/** Reconnect delay suggested in the close reason of a drain (the client jitters below it). */
+const DRAIN_RECONNECT_HINT_MS = 1000;
+
+/**
+ * The WebSocket endpoint. Everything that can refuse a client is checked before the upgrade,
+ * in order of cost, and costs no broker work: draining, Origin, capacity, token.
+ */
+export default fp(
+  async (app) => {
+    const { config, metrics, lifecycle, tokens } = app;
+    const hub = new Hub(app.broker, config, metrics, app.log);
+    app.decorate('hub', hub);
+    const originAllowed = originPolicy(config.ALLOWED_ORIGINS);
+
+    await app.register(websocket, {
+      options: {
+        maxPayload: config.MAX_PAYLOAD_BYTES,
+        handleProtocols: (protocols: Set<string>) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+      },
+    });
+
+    const refuse = (reply: FastifyReply, code: number, reason: string, message: string) => {
+      metrics.refused.inc({ reason });
+      if (code === 503) reply.header('retry-after', RETRY_AFTER_S);
+      return reply.code(code).send({ error: reason, message });
+    };
+
+    const preValidation = async (req: FastifyRequest, reply: FastifyReply) => {
+      if (lifecycle.draining) return refuse(reply, 503, 'draining', 'this pod is shutting down; retry');
+      if (!originAllowed(req.headers.origin, req.headers.host)) {
+        return refuse(reply, 403, 'origin', 'origin not allowed');
+      }
+      if (hub.conns.size >= config.MAX_CONNECTIONS) {
+        return refuse(reply, 503, 'capacity', 'this pod is at capacity; retry');
+      }
+      const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
+      const verified = tokens.verify(tokenFromProtocols(offered));
+      if (!verified.ok) return refuse(reply, 401, 'token', verified.reason);
+      if (!offered.includes(SUBPROTOCOL)) {
+        return refuse(reply, 400, 'subprotocol', `offer the "${SUBPROTOCOL}" subprotocol`);
+      }
+      req.chatAuth = verified.value;
+      return undefined;
+    };
+
+    app.get(WS_PATH, { websocket: true, preValidation }, (socket: WebSocket, req: FastifyRequest) => {
+      const auth = req.chatAuth;
+      if (!auth) {
+        socket.close(CloseCode.Unauthorized, 'token missing');
+        return;
+      }
+      const conn = new Conn(
+        socket,
+        randomUUID().slice(0, 12),
+        auth,
+        {
+          ratePerS: config.RATE_LIMIT_PER_S,
+          rateBurst: config.RATE_LIMIT_BURST,
+          sendBufferLimit: config.SEND_BUFFER_LIMIT_BYTES,
+        },
+        Date.now(),
+      );
+      hub.add(conn);
+      socket.on('close', () => hub.remove(conn));
+      socket.on('error', (err) => req.log.debug({ err: err.message }, 'socket error'));
+      socket.on('message', (data: RawData, isBinary: boolean) => onFrame(conn, data, isBinary));
+      conn.send(
+        frame({
+          type: 'welcome',
+          node: config.NODE_ID,
+          connId: conn.id,
+          user: conn.user,
+          heartbeatMs: config.HEARTBEAT_MS,
+          maxTextChars: config.MAX_TEXT_CHARS,
+        }),
+      );
+    });
+
+    function onFrame(conn: Conn, data: RawData, isBinary: boolean): void {
+      const now = Date.now();
+      conn.lastSeen = now;
+      if (conn.closing) return;
+      if (isBinary) {
+        metrics.framesIn.inc({ type: 'invalid' });
+        return reply(conn, 'binary_unsupported', 'binary frames are not supported; send JSON text');
+      }
+      const decoded = decodeClientFrame(toText(data));
+      if (!decoded.ok) {
+        metrics.framesIn.inc({ type: 'invalid' });
+        return reply(conn, decoded.code, decoded.message);
+      }
+      const f = decoded.frame;
+      metrics.framesIn.inc({ type: f.type });
+      if (f.type === 'pong') return;
+      const wait = conn.bucket.take(now);
+      if (wait > 0) {
+        const ref = f.type === 'send' ? f.clientMsgId : f.type === 'join' ? f.room : undefined;
+        reply(conn, 'rate_limited', 'too many frames; slow down', ref, wait);
+        if (conn.rateViolations.add(now) > config.RATE_LIMIT_CLOSE_AFTER) {
+          metrics.closes.inc({ code: String(CloseCode.RateLimited) });
+          void conn.close(CloseCode.RateLimited, 'rate limit exceeded', 5000);
+        }
+        return;
+      }
+      switch (f.type) {
+        case 'join':
+          void hub.join(conn, f);
+          return;
+        case 'leave':
+          hub.leave(conn, f);
+          return;
+        case 'send':
+          // A draining socket is about to close; the client resends after reconnecting.
+          if (!conn.draining) void hub.send(conn, f);
+          return;
+        case 'ping':
+          conn.send(frame({ type: 'pong', ...(f.t === undefined ? {} : { t: f.t }) }));
+          return;
+      }
+    }
+
+    function reply(conn: Conn, ...args: Parameters<Conn['error']>): void {
+      metrics.errors.inc({ code: args[0] });
+      conn.error(...args);
+    }
+
+    const heartbeat = setInterval(() => hub.heartbeat(Date.now()), config.HEARTBEAT_MS);
+    heartbeat.unref();
+
+    lifecycle.onDrain(async () => {
+      const n = hub.conns.size;
+      const window = Math.min(config.DRAIN_WINDOW_MS, (n * 1000) / config.DRAIN_MAX_CLOSE_RATE);
+      app.log.info({ sockets: n, windowMs: Math.round(window) }, 'draining sockets');
+      const closed = await hub.drain(window, DRAIN_RECONNECT_HINT_MS);
+      app.log.info({ closed }, 'all sockets closed');
+    });
+
+    app.addHook('onClose', async () => {
+      clearInterval(heartbeat);
+      // Whatever a drain did not close (tests, a forced stop) goes now, as a restart.
+      await Promise.all([...hub.conns].map((c) => c.close(CloseCode.GoingAway, 'server stopping')));
+    });
+  },
+  { name: 'realtime', dependencies: ['config', 'metrics', 'broker', 'lifecycle', 'auth'] },
+);
+
+function toText(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
+}

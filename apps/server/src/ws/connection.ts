@@ -1,0 +1,116 @@
+import { CloseCode, type ErrorCode, encodeCloseReason, type Member } from '@chat/protocol';
+import type { WebSocket } from 'ws';
+import type { VerifiedUser } from '../auth/tokens.js';
+import { errorFrame } from './frames.js';
+import { TokenBucket, WindowCounter } from './rate-limit.js';
+
+export type RoomState = 'joining' | 'live';
+
+export interface ConnLimits {
+  ratePerS: number;
+  rateBurst: number;
+  sendBufferLimit: number;
+}
+
+const TEXT = { binary: false } as const;
+/** A socket told to close that does not finish the close handshake is destroyed after this. */
+const CLOSE_GRACE_MS = 3000;
+
+/** One client socket on this pod. */
+export class Conn {
+  readonly rooms = new Map<string, RoomState>();
+  readonly bucket: TokenBucket;
+  readonly rateViolations = new WindowCounter(10_000);
+  lastSeen: number;
+  /** Sends waiting for their append to finish; a drain waits for them before closing. */
+  inflight = 0;
+  /** Set once we decided to close: no more frames are queued. */
+  closing = false;
+  /** Set by a drain: new sends are ignored (the client resends them after reconnecting). */
+  draining = false;
+  private idle: (() => void) | undefined;
+  private readonly closed: Promise<void>;
+
+  readonly user: Member;
+  /** Rooms the token allows; undefined means every room. */
+  readonly allowedRooms: ReadonlySet<string> | undefined;
+  /** When the token expires (epoch ms): the socket is closed 4401 then. */
+  readonly expiresAt: number;
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly id: string,
+    auth: VerifiedUser,
+    private readonly limits: ConnLimits,
+    now: number,
+  ) {
+    this.user = auth.user;
+    this.allowedRooms = auth.rooms;
+    this.expiresAt = auth.expiresAt;
+    this.bucket = new TokenBucket(limits.ratePerS, limits.rateBurst, now);
+    this.lastSeen = now;
+    this.closed = new Promise((resolve) => ws.once('close', () => resolve()));
+  }
+
+  get open(): boolean {
+    return this.ws.readyState === this.ws.OPEN;
+  }
+
+  /** Queues a frame; a socket whose backlog passes the bound is closed as a slow consumer. */
+  send(data: string | Buffer): boolean {
+    if (this.closing || this.ws.readyState !== this.ws.OPEN) return false;
+    this.ws.send(data, TEXT);
+    if (this.ws.bufferedAmount > this.limits.sendBufferLimit) {
+      this.close(CloseCode.TryAgainLater, 'slow consumer: too much unread data');
+      return false;
+    }
+    return true;
+  }
+
+  error(code: ErrorCode, message: string, ref?: string, retryAfterMs?: number): void {
+    this.send(errorFrame(code, message, ref, retryAfterMs));
+  }
+
+  close(code: number, message: string, retryAfterMs?: number): Promise<void> {
+    if (!this.closing) {
+      this.closing = true;
+      if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) {
+        this.ws.close(code, encodeCloseReason(message, retryAfterMs));
+      }
+      const timer = setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS);
+      timer.unref();
+      void this.closed.then(() => clearTimeout(timer));
+    }
+    return this.closed;
+  }
+
+  /** Resolves when no send of this socket is waiting on storage. */
+  whenIdle(): Promise<void> {
+    if (this.inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const prev = this.idle;
+      this.idle = () => {
+        prev?.();
+        resolve();
+      };
+    });
+  }
+
+  endSend(): void {
+    this.inflight--;
+    if (this.inflight === 0 && this.idle) {
+      const idle = this.idle;
+      this.idle = undefined;
+      idle();
+    }
+  }
+
+  /** The presence key of this socket: unique across pods. */
+  presenceKey(nodeId: string): string {
+    return `${nodeId}/${this.id}`;
+  }
+
+  whenClosed(): Promise<void> {
+    return this.closed;
+  }
+}

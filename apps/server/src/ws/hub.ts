@@ -1,0 +1,339 @@
+import { type ClientFrameOf, CloseCode, compareIds, type PresenceEntry } from '@chat/protocol';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Broker, BrokerListener, PresenceDelta } from '../broker/types.js';
+import type { Config } from '../config.js';
+import type { Metrics } from '../metrics.js';
+import type { Conn } from './connection.js';
+import { frame, idTime, joinedFrame, msgFrame, resyncFrame } from './frames.js';
+import { Room } from './room.js';
+
+const PRESENCE_FLUSH_MS = 50;
+const CATCH_UP_RETRY_MS = 1000;
+const UNAVAILABLE_RETRY_MS = 1000;
+
+/**
+ * Rooms and sockets of this pod, and the bridge to the broker. Each fanned-out message is
+ * encoded once per pod (one Buffer shared by every socket of the room).
+ */
+export class Hub implements BrokerListener {
+  readonly conns = new Set<Conn>();
+  private readonly rooms = new Map<string, Room>();
+
+  constructor(
+    private readonly broker: Broker,
+    private readonly config: Config,
+    private readonly metrics: Metrics,
+    private readonly log: FastifyBaseLogger,
+  ) {
+    broker.setListener(this);
+  }
+
+  get nodeId(): string {
+    return this.config.NODE_ID;
+  }
+
+  add(conn: Conn): void {
+    this.conns.add(conn);
+    this.metrics.connections.set(this.conns.size);
+    this.metrics.connectionsTotal.inc();
+  }
+
+  /** The socket is gone: leave every room without a reply. */
+  remove(conn: Conn): void {
+    if (!this.conns.delete(conn)) return;
+    this.metrics.connections.set(this.conns.size);
+    for (const room of [...conn.rooms.keys()]) this.detach(conn, room);
+  }
+
+  // ---- client requests ----------------------------------------------------------------
+
+  async join(conn: Conn, { room: name, since }: ClientFrameOf<'join'>): Promise<void> {
+    if (conn.allowedRooms && !conn.allowedRooms.has(name)) {
+      conn.error('forbidden_room', `your token does not allow room "${name}"`, name);
+      return;
+    }
+    if (conn.rooms.has(name)) this.detach(conn, name);
+    if (conn.rooms.size >= this.config.MAX_ROOMS_PER_CONN) {
+      conn.error('too_many_rooms', `at most ${this.config.MAX_ROOMS_PER_CONN} rooms per connection`, name);
+      return;
+    }
+    const room = this.room(name);
+    const buffered: { id: string; data: Buffer }[] = [];
+    room.joining.set(conn, buffered);
+    conn.rooms.set(name, 'joining');
+    try {
+      await room.ready;
+      let reply: string;
+      let lastSent: string | undefined;
+      const self: PresenceEntry = {
+        key: conn.presenceKey(this.nodeId),
+        id: conn.user.id,
+        name: conn.user.name,
+      };
+      const presence = [...room.presence.values()].filter((p) => p.key !== self.key);
+      presence.push(self);
+      // Subscribed before reading: anything stored after this read is already queued in `buffered`.
+      const range = since === undefined ? undefined : await this.broker.range(name, since);
+      if (range?.complete) {
+        reply = joinedFrame(name, range.entries, presence, true);
+        lastSent = range.entries.at(-1)?.id ?? since;
+      } else {
+        const page = await this.broker.latest(name, this.config.HISTORY_PAGE);
+        reply = range
+          ? resyncFrame(name, range.reason, page, presence)
+          : joinedFrame(name, page, presence, false);
+        lastSent = page.at(-1)?.id;
+      }
+      if (room.joining.get(conn) !== buffered) return; // left or closed meanwhile
+      conn.send(reply);
+      for (const f of buffered)
+        if (lastSent === undefined || compareIds(f.id, lastSent) > 0) conn.send(f.data);
+      room.joining.delete(conn);
+      room.live.add(conn);
+      conn.rooms.set(name, 'live');
+      this.broker
+        .presenceAdd(name, self)
+        .catch((err: unknown) => this.log.warn({ err }, 'presence add failed'));
+    } catch (err) {
+      this.log.warn({ err, room: name }, 'join failed');
+      if (room.joining.get(conn) === buffered) {
+        room.joining.delete(conn);
+        conn.rooms.delete(name);
+        this.disposeIfEmpty(room);
+      }
+      conn.error(
+        'unavailable',
+        'room history is unavailable right now; try again',
+        name,
+        UNAVAILABLE_RETRY_MS,
+      );
+    }
+  }
+
+  leave(conn: Conn, { room }: ClientFrameOf<'leave'>): void {
+    if (conn.rooms.has(room)) this.detach(conn, room);
+    conn.send(frame({ type: 'left', room }));
+  }
+
+  async send(conn: Conn, { room, clientMsgId, text }: ClientFrameOf<'send'>): Promise<void> {
+    if (!conn.rooms.has(room)) {
+      conn.error('not_joined', `join "${room}" before sending to it`, clientMsgId);
+      return;
+    }
+    if (text.length > this.config.MAX_TEXT_CHARS) {
+      conn.error(
+        'text_too_long',
+        `messages are limited to ${this.config.MAX_TEXT_CHARS} characters`,
+        clientMsgId,
+      );
+      return;
+    }
+    const body = JSON.stringify({ room, from: conn.user, text, ts: Date.now(), clientMsgId });
+    conn.inflight++;
+    try {
+      const { id, duplicate } = await this.broker.append(room, body, `${conn.user.id}:${clientMsgId}`);
+      this.metrics.acked.inc({ duplicate: String(duplicate) });
+      // A draining socket is closed only after this ack is queued.
+      conn.send(frame({ type: 'ack', room, clientMsgId, id, duplicate }));
+    } catch (err) {
+      this.log.warn({ err, room }, 'append failed');
+      conn.error(
+        'unavailable',
+        'message not stored; it is safe to resend it',
+        clientMsgId,
+        UNAVAILABLE_RETRY_MS,
+      );
+    } finally {
+      conn.endSend();
+    }
+  }
+
+  // ---- broker events --------------------------------------------------------------------
+
+  message(name: string, id: string, body: string): void {
+    const room = this.rooms.get(name);
+    if (!room) return;
+    if (room.catchUp) room.catchUp.push({ id, body });
+    else this.fanout(room, id, body);
+  }
+
+  presence(name: string, delta: PresenceDelta): void {
+    const room = this.rooms.get(name);
+    if (!room) return;
+    if ('join' in delta) {
+      room.presence.set(delta.join.key, delta.join);
+      room.pendingLeave.delete(delta.join.key);
+      room.pendingJoin.set(delta.join.key, delta.join);
+    } else {
+      room.presence.delete(delta.leave);
+      room.removedDuringInit?.add(delta.leave);
+      room.pendingJoin.delete(delta.leave);
+      room.pendingLeave.add(delta.leave);
+    }
+    room.presenceTimer ??= setTimeout(() => this.flushPresence(room), PRESENCE_FLUSH_MS);
+  }
+
+  resubscribed(): void {
+    for (const room of this.rooms.values()) void this.catchUp(room);
+  }
+
+  // ---- drain ----------------------------------------------------------------------------
+
+  /**
+   * Closes every socket with 1012, spread over the window in small batches so the pods that
+   * remain are not hit by every client at once. A socket with a send in flight is closed
+   * right after its ack. Resolves when every socket is closed.
+   */
+  async drain(windowMs: number, retryHintMs: number): Promise<number> {
+    const conns = [...this.conns];
+    const tickMs = 50;
+    const ticks = Math.max(1, Math.ceil(windowMs / tickMs));
+    const perTick = Math.ceil(conns.length / ticks);
+    const closing: Promise<void>[] = [];
+    for (let i = 0; i < conns.length; i += perTick) {
+      if (i > 0) await new Promise((r) => setTimeout(r, tickMs));
+      for (const conn of conns.slice(i, i + perTick)) {
+        conn.draining = true; // accept no new sends while waiting for in-flight acks
+        closing.push(
+          conn.whenIdle().then(() => {
+            this.metrics.drainClosed.inc();
+            this.metrics.closes.inc({ code: String(CloseCode.ServiceRestart) });
+            return conn.close(CloseCode.ServiceRestart, 'server restarting', retryHintMs);
+          }),
+        );
+      }
+    }
+    await Promise.all(closing);
+    return conns.length;
+  }
+
+  // ---- internals ------------------------------------------------------------------------
+
+  private room(name: string): Room {
+    let room = this.rooms.get(name);
+    if (room) return room;
+    room = new Room(name);
+    this.rooms.set(name, room);
+    this.metrics.rooms.set(this.rooms.size);
+    const r = room;
+    room.ready = (async () => {
+      r.baseline = await this.broker.lastId(name);
+      await this.broker.subscribe(name);
+      const list = await this.broker.presenceList(name);
+      for (const p of list)
+        if (!r.removedDuringInit?.has(p.key) && !r.presence.has(p.key)) r.presence.set(p.key, p);
+      r.removedDuringInit = undefined;
+    })();
+    room.ready.catch(() => {
+      // A failed subscription must not stick: drop the room so the next join starts over.
+      if (this.rooms.get(name) === r) {
+        this.rooms.delete(name);
+        this.metrics.rooms.set(this.rooms.size);
+        this.broker.unsubscribe(name).catch(() => {});
+      }
+    });
+    return room;
+  }
+
+  private detach(conn: Conn, name: string): void {
+    conn.rooms.delete(name);
+    const room = this.rooms.get(name);
+    if (!room) return;
+    const wasLive = room.live.delete(conn);
+    room.joining.delete(conn);
+    if (wasLive) {
+      this.broker
+        .presenceRemove(name, conn.presenceKey(this.nodeId))
+        .catch((err: unknown) => this.log.warn({ err }, 'presence remove failed'));
+    }
+    this.disposeIfEmpty(room);
+  }
+
+  private disposeIfEmpty(room: Room): void {
+    if (room.size > 0 || this.rooms.get(room.name) !== room) return;
+    this.rooms.delete(room.name);
+    this.metrics.rooms.set(this.rooms.size);
+    if (room.presenceTimer) clearTimeout(room.presenceTimer);
+    this.broker.unsubscribe(room.name).catch((err: unknown) => this.log.warn({ err }, 'unsubscribe failed'));
+  }
+
+  private fanout(room: Room, id: string, body: string): void {
+    if (room.lastDelivered !== undefined && compareIds(id, room.lastDelivered) <= 0) return;
+    room.lastDelivered = id;
+    const data = Buffer.from(msgFrame(id, body));
+    for (const buffer of room.joining.values()) buffer.push({ id, data });
+    let sent = 0;
+    for (const conn of room.live) if (conn.send(data)) sent++;
+    this.metrics.framesOut.inc(sent);
+    this.metrics.fanoutLatency.observe(Math.max(0, Date.now() - idTime(id)) / 1000);
+  }
+
+  /** Reads what live delivery missed while the subscriber was reconnecting, then goes live. */
+  private async catchUp(room: Room): Promise<void> {
+    room.catchUp ??= [];
+    try {
+      await room.ready;
+      const result = await this.broker.range(room.name, room.lastDelivered ?? room.baseline);
+      if (result.complete) {
+        for (const e of result.entries) this.fanout(room, e.id, e.body);
+      } else {
+        // More was missed than history keeps: tell every member to start over from the latest page.
+        const page = await this.broker.latest(room.name, this.config.HISTORY_PAGE);
+        const data = resyncFrame(room.name, result.reason, page, [...room.presence.values()]);
+        for (const conn of room.live) conn.send(data);
+        room.lastDelivered = page.at(-1)?.id ?? room.lastDelivered;
+      }
+      await this.refreshPresence(room);
+    } catch (err) {
+      this.log.warn({ err, room: room.name }, 'catch-up after reconnect failed; retrying');
+      const timer = setTimeout(() => {
+        if (this.rooms.get(room.name) === room) void this.catchUp(room);
+      }, CATCH_UP_RETRY_MS);
+      timer.unref();
+      return;
+    }
+    const queued = room.catchUp ?? [];
+    room.catchUp = undefined;
+    for (const m of queued) this.fanout(room, m.id, m.body);
+  }
+
+  /** Presence changes may have been missed too: diff against the stored list. */
+  private async refreshPresence(room: Room): Promise<void> {
+    const list = await this.broker.presenceList(room.name);
+    const seen = new Set<string>();
+    for (const p of list) {
+      seen.add(p.key);
+      if (!room.presence.has(p.key)) this.presence(room.name, { join: p });
+    }
+    for (const key of [...room.presence.keys()]) if (!seen.has(key)) this.presence(room.name, { leave: key });
+  }
+
+  private flushPresence(room: Room): void {
+    room.presenceTimer = undefined;
+    if (room.pendingJoin.size === 0 && room.pendingLeave.size === 0) return;
+    const data = Buffer.from(
+      frame({
+        type: 'presence',
+        room: room.name,
+        join: [...room.pendingJoin.values()],
+        leave: [...room.pendingLeave],
+      }),
+    );
+    room.pendingJoin.clear();
+    room.pendingLeave.clear();
+    let sent = 0;
+    for (const conn of room.live) if (conn.send(data)) sent++;
+    this.metrics.framesOut.inc(sent);
+  }
+
+  /** Pings every socket; one that stayed silent for two intervals is dead and is dropped. */
+  heartbeat(now: number): void {
+    const data = Buffer.from(frame({ type: 'ping', t: now }));
+    const deadline = now - 2 * this.config.HEARTBEAT_MS - 1000;
+    for (const conn of this.conns) {
+      if (conn.lastSeen < deadline) conn.ws.terminate();
+      else if (conn.expiresAt <= now) void conn.close(CloseCode.Unauthorized, 'token expired');
+      else conn.send(data);
+    }
+  }
+}
