@@ -161,13 +161,15 @@ export class RedisBroker implements Broker {
     if (typeof lastGenerated === 'string' && compareIds(afterId, lastGenerated) > 0) {
       return { complete: false, reason: 'unknown_id' };
     }
-    // Redis >= 7 records the highest id ever trimmed: resuming from at or above it is gap-free.
-    // Older servers only show the first entry, so anything before it is treated as trimmed.
-    const maxDeleted = fields.get('max-deleted-entry-id');
+    // Gap-free when nothing was ever trimmed (Redis >= 7 counts entries ever added), or when
+    // the resume point is still inside the stream. Before the first entry we cannot tell
+    // whether the trimmed part held anything newer than the resume point: say so (resync).
+    const added = fields.get('entries-added');
+    const length = fields.get('length');
     const first = fields.get('first-entry');
-    const floor =
-      typeof maxDeleted === 'string' ? maxDeleted : Array.isArray(first) ? String(first[0]) : undefined;
-    if (floor !== undefined && compareIds(afterId, floor) < 0) return { complete: false, reason: 'trimmed' };
+    const untrimmed = typeof added === 'number' && added === length;
+    const inside = Array.isArray(first) && compareIds(afterId, String(first[0])) >= 0;
+    if (!untrimmed && !inside) return { complete: false, reason: 'trimmed' };
     const entries = toStored(rows);
     if (entries.length >= RANGE_LIMIT) return { complete: false, reason: 'trimmed' };
     return { complete: true, entries };

@@ -105,12 +105,14 @@ export default fp(
       if (conn.closing) return;
       if (isBinary) {
         metrics.framesIn.inc({ type: 'invalid' });
-        return reply(conn, 'binary_unsupported', 'binary frames are not supported; send JSON text');
+        reply(conn, 'binary_unsupported', 'binary frames are not supported; send JSON text');
+        return;
       }
       const decoded = decodeClientFrame(toText(data));
       if (!decoded.ok) {
         metrics.framesIn.inc({ type: 'invalid' });
-        return reply(conn, decoded.code, decoded.message);
+        reply(conn, decoded.code, decoded.message);
+        return;
       }
       const f = decoded.frame;
       metrics.framesIn.inc({ type: f.type });

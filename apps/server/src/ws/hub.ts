@@ -129,9 +129,11 @@ export class Hub implements BrokerListener {
       return;
     }
     const body = JSON.stringify({ room, from: conn.user, text, ts: Date.now(), clientMsgId });
+    // Keyed by clientMsgId alone (a random id per message): a resend after a token refresh,
+    // which may carry a new user id, must still be recognised.
     conn.inflight++;
     try {
-      const { id, duplicate } = await this.broker.append(room, body, `${conn.user.id}:${clientMsgId}`);
+      const { id, duplicate } = await this.broker.append(room, body, clientMsgId);
       this.metrics.acked.inc({ duplicate: String(duplicate) });
       // A draining socket is closed only after this ack is queued.
       conn.send(frame({ type: 'ack', room, clientMsgId, id, duplicate }));
