@@ -13,6 +13,15 @@ import { loadConfig } from '../src/config.js';
 
 export const SECRET = 'test-secret-that-is-at-least-32-characters-long';
 
+/** Resolves once the predicate holds; for hooks, where expect.poll is not available. */
+export async function until(pred: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await pred())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 export interface RunningApp {
   app: FastifyInstance;
   url: string;
