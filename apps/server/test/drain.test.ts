@@ -49,7 +49,12 @@ describe('drain', () => {
     await expect.poll(() => broker.entered).toBe(1);
 
     const closedAt: number[] = [];
-    const closes = clients.map((c) => c.closed.then((r) => (closedAt.push(performance.now()), r)));
+    const closes = clients.map((c) =>
+      c.closed.then((r) => {
+        closedAt.push(performance.now());
+        return r;
+      }),
+    );
     const drained = s.app.lifecycle.drain();
 
     expect((await s.app.inject('/readyz')).statusCode).toBe(503);
