@@ -594,14 +594,15 @@ export class ChatClient {
     if (entry && store && this.welcomeFrame) {
       // Show the message right away under its id; its own `msg` may arrive later (then dropped as a
       // duplicate). It does not move lastId: the stream may still deliver earlier ids.
-      store.accept({
+      const message: ChatMessage = {
         id: frame.id,
         room: frame.room,
         from: this.welcomeFrame.user,
         text: entry.text,
         ts: this.settings.now(),
         clientMsgId: frame.clientMsgId,
-      });
+      };
+      if (store.accept(message)) this.emitter.emit('message', message);
     }
     if (entry) {
       this.settle(entry, {
