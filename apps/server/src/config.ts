@@ -65,6 +65,12 @@ export const ConfigSchema = Type.Object({
   MAX_ROOMS_PER_CONN: Int({ default: 20, minimum: 1, description: 'Rooms one socket may join at once' }),
   RATE_LIMIT_PER_S: Int({ default: 10, minimum: 1, description: 'Sustained frames per second per socket' }),
   RATE_LIMIT_BURST: Int({ default: 20, minimum: 1, description: 'Burst of frames per socket' }),
+  USER_RATE_LIMIT_PER_S: Int({
+    default: 20,
+    minimum: 1,
+    description: 'Sustained messages per second per user, over all of its sockets on this pod',
+  }),
+  USER_RATE_LIMIT_BURST: Int({ default: 40, minimum: 1, description: 'Burst of messages per user per pod' }),
   RATE_LIMIT_CLOSE_AFTER: Int({
     default: 50,
     minimum: 1,

@@ -5,7 +5,13 @@ import { type RunningApp, randomId, SECRET, startApp, TestClient } from './harne
 describe('chat over the memory broker', () => {
   let srv: RunningApp;
   beforeAll(async () => {
-    srv = await startApp({ RATE_LIMIT_PER_S: '10000', RATE_LIMIT_BURST: '10000', HISTORY_MAXLEN: '150' });
+    srv = await startApp({
+      RATE_LIMIT_PER_S: '10000',
+      RATE_LIMIT_BURST: '10000',
+      USER_RATE_LIMIT_PER_S: '10000',
+      USER_RATE_LIMIT_BURST: '10000',
+      HISTORY_MAXLEN: '150',
+    });
   });
   afterAll(async () => {
     await srv.close();

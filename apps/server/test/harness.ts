@@ -168,3 +168,58 @@ export function randomId(): string {
   counter++;
   return `cm${Date.now().toString(36)}${counter.toString(36).padStart(4, '0')}`;
 }
+
+export interface ServerProcess {
+  url: string;
+  wsUrl: string;
+  token(name?: string): Promise<string>;
+  /** Resident memory of the server process, from its own /metrics. */
+  rss(): Promise<number>;
+  alive(): boolean;
+  stop(): Promise<number | null>;
+}
+
+/** The real server as its own process (via tsx): for memory figures and "stays up" checks. */
+export async function spawnServer(env: Record<string, string>): Promise<ServerProcess> {
+  const { spawn } = await import('node:child_process');
+  const { createInterface } = await import('node:readline');
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: new URL('..', import.meta.url),
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', TOKEN_SECRET: SECRET, ...env, LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  let url = '';
+  for await (const line of createInterface({ input: proc.stdout })) {
+    const m = /chat ready at (http:\/\/[^"\s]+)/.exec(line);
+    if (m?.[1]) {
+      url = m[1];
+      break;
+    }
+  }
+  proc.stdout.resume(); // keep draining logs so the child never blocks on a full pipe
+  if (!url) throw new Error('server process did not start');
+  return {
+    url,
+    wsUrl: `${url.replace('http', 'ws')}/ws`,
+    async token(name = 'tester') {
+      const res = await fetch(`${url}/api/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name }),
+      });
+      return ((await res.json()) as { token: string }).token;
+    },
+    async rss() {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      const m = /^process_resident_memory_bytes(?:\{[^}]*\})? (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(text);
+      if (!m?.[1]) throw new Error('no process_resident_memory_bytes in /metrics');
+      return Number(m[1]);
+    },
+    alive: () => proc.exitCode === null,
+    async stop() {
+      if (proc.exitCode === null) proc.kill('SIGTERM');
+      return exited;
+    },
+  };
+}

@@ -11,6 +11,8 @@ describe('two pods on one Redis', () => {
     REDIS_URL: redis.url,
     RATE_LIMIT_PER_S: '10000',
     RATE_LIMIT_BURST: '10000',
+    USER_RATE_LIMIT_PER_S: '10000',
+    USER_RATE_LIMIT_BURST: '10000',
   });
 
   beforeAll(async () => {

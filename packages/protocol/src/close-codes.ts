@@ -8,6 +8,7 @@ export const CloseCode = {
   GoingAway: 1001,
   /** Never sent on the wire: what the client sees when the socket died without a close frame. */
   Abnormal: 1006,
+  InvalidPayload: 1007,
   PolicyViolation: 1008,
   MessageTooBig: 1009,
   InternalError: 1011,
@@ -47,6 +48,12 @@ export const CLOSE_CODES: readonly CloseCodeInfo[] = [
     code: 1006,
     name: 'Abnormal',
     meaning: 'no close frame (pod killed, network lost)',
+    action: 'reconnect-backoff',
+  },
+  {
+    code: 1007,
+    name: 'InvalidPayload',
+    meaning: 'text frame that is not valid UTF-8',
     action: 'reconnect-backoff',
   },
   {

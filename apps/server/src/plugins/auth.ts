@@ -1,5 +1,6 @@
 import { MAX_NAME_CHARS, ROOM_PATTERN, TOKEN_PATH, type TokenResponse } from '@chat/protocol';
 import { Type } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
 import fp from 'fastify-plugin';
 import { cleanDisplayName, createTokens, type Tokens } from '../auth/tokens.js';
 
@@ -16,6 +17,8 @@ const TokenRequest = Type.Object(
   },
   { additionalProperties: false },
 );
+// Checked here rather than by Fastify's Ajv, which by default strips unknown keys silently.
+const checkTokenRequest = TypeCompiler.Compile(TokenRequest);
 
 /**
  * Token signing and verification. With DEV_TOKENS the server also hands out a token for any
@@ -37,18 +40,21 @@ export default fp(
     app.decorate('tokens', tokens);
 
     if (config.DEV_TOKENS) {
-      app.post<{ Body: { name: string; rooms?: string[] } }>(
-        TOKEN_PATH,
-        { schema: { body: TokenRequest } },
-        async (req, reply): Promise<TokenResponse | { error: string }> => {
-          const name = cleanDisplayName(req.body.name);
-          if (!name) {
-            reply.code(400);
-            return { error: `name must be 1 to ${MAX_NAME_CHARS} printable characters` };
-          }
-          return tokens.issue(name, req.body.rooms ? { rooms: req.body.rooms } : {});
-        },
-      );
+      app.post(TOKEN_PATH, async (req, reply): Promise<TokenResponse | { error: string }> => {
+        if (!checkTokenRequest.Check(req.body)) {
+          const first = checkTokenRequest.Errors(req.body).First();
+          reply.code(400);
+          return {
+            error: `invalid token request: ${first ? `${first.path || 'body'} ${first.message}` : 'bad body'}`,
+          };
+        }
+        const name = cleanDisplayName(req.body.name);
+        if (!name) {
+          reply.code(400);
+          return { error: `name must be 1 to ${MAX_NAME_CHARS} printable characters` };
+        }
+        return tokens.issue(name, req.body.rooms ? { rooms: req.body.rooms } : {});
+      });
     }
   },
   { name: 'auth', dependencies: ['config'] },

@@ -80,6 +80,7 @@ export default fp(
           ratePerS: config.RATE_LIMIT_PER_S,
           rateBurst: config.RATE_LIMIT_BURST,
           sendBufferLimit: config.SEND_BUFFER_LIMIT_BYTES,
+          onServerClose: (code) => metrics.closes.inc({ code: String(code) }),
         },
         Date.now(),
       );
@@ -117,12 +118,12 @@ export default fp(
       const f = decoded.frame;
       metrics.framesIn.inc({ type: f.type });
       if (f.type === 'pong') return;
-      const wait = conn.bucket.take(now);
+      let wait = conn.bucket.take(now);
+      if (wait === 0 && f.type === 'send' && conn.userBucket) wait = conn.userBucket.take(now);
       if (wait > 0) {
         const ref = f.type === 'send' ? f.clientMsgId : f.type === 'join' ? f.room : undefined;
         reply(conn, 'rate_limited', 'too many frames; slow down', ref, wait);
         if (conn.rateViolations.add(now) > config.RATE_LIMIT_CLOSE_AFTER) {
-          metrics.closes.inc({ code: String(CloseCode.RateLimited) });
           void conn.close(CloseCode.RateLimited, 'rate limit exceeded', 5000);
         }
         return;

@@ -10,6 +10,8 @@ export interface ConnLimits {
   ratePerS: number;
   rateBurst: number;
   sendBufferLimit: number;
+  /** Told about every close the server initiates (for metrics). */
+  onServerClose?: (code: number) => void;
 }
 
 const TEXT = { binary: false } as const;
@@ -20,6 +22,8 @@ const CLOSE_GRACE_MS = 3000;
 export class Conn {
   readonly rooms = new Map<string, RoomState>();
   readonly bucket: TokenBucket;
+  /** The user's bucket for messages, shared with the user's other sockets on this pod. */
+  userBucket: TokenBucket | undefined;
   readonly rateViolations = new WindowCounter(10_000);
   lastSeen: number;
   /** Sends waiting for their append to finish; a drain waits for them before closing. */
@@ -74,6 +78,7 @@ export class Conn {
   close(code: number, message: string, retryAfterMs?: number): Promise<void> {
     if (!this.closing) {
       this.closing = true;
+      this.limits.onServerClose?.(code);
       if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) {
         this.ws.close(code, encodeCloseReason(message, retryAfterMs));
       }

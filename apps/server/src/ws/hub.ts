@@ -5,6 +5,7 @@ import type { Config } from '../config.js';
 import type { Metrics } from '../metrics.js';
 import type { Conn } from './connection.js';
 import { frame, idTime, joinedFrame, msgFrame, resyncFrame } from './frames.js';
+import { TokenBucket } from './rate-limit.js';
 import { Room } from './room.js';
 
 const PRESENCE_FLUSH_MS = 50;
@@ -18,6 +19,8 @@ const UNAVAILABLE_RETRY_MS = 1000;
 export class Hub implements BrokerListener {
   readonly conns = new Set<Conn>();
   private readonly rooms = new Map<string, Room>();
+  /** One message bucket per user on this pod, shared by all of the user's sockets. */
+  private readonly users = new Map<string, { bucket: TokenBucket; sockets: number }>();
 
   constructor(
     private readonly broker: Broker,
@@ -33,6 +36,20 @@ export class Hub implements BrokerListener {
   }
 
   add(conn: Conn): void {
+    let user = this.users.get(conn.user.id);
+    if (!user) {
+      user = {
+        bucket: new TokenBucket(
+          this.config.USER_RATE_LIMIT_PER_S,
+          this.config.USER_RATE_LIMIT_BURST,
+          Date.now(),
+        ),
+        sockets: 0,
+      };
+      this.users.set(conn.user.id, user);
+    }
+    user.sockets++;
+    conn.userBucket = user.bucket;
     this.conns.add(conn);
     this.metrics.connections.set(this.conns.size);
     this.metrics.connectionsTotal.inc();
@@ -42,6 +59,8 @@ export class Hub implements BrokerListener {
   remove(conn: Conn): void {
     if (!this.conns.delete(conn)) return;
     this.metrics.connections.set(this.conns.size);
+    const user = this.users.get(conn.user.id);
+    if (user && --user.sockets === 0) this.users.delete(conn.user.id);
     for (const room of [...conn.rooms.keys()]) this.detach(conn, room);
   }
 
@@ -199,7 +218,6 @@ export class Hub implements BrokerListener {
         closing.push(
           conn.whenIdle().then(() => {
             this.metrics.drainClosed.inc();
-            this.metrics.closes.inc({ code: String(CloseCode.ServiceRestart) });
             return conn.close(CloseCode.ServiceRestart, 'server restarting', retryHintMs);
           }),
         );
