@@ -1,0 +1,27 @@
+import type { Member } from '@chat/protocol';
+
+interface Props {
+  room: string;
+  users: readonly Member[];
+  me: string;
+}
+
+/** Who is in the room: one entry per user, however many tabs they have open. */
+export function PresenceList({ room, users, me }: Props) {
+  return (
+    <aside className="presence">
+      <h2>
+        Online <span className="muted">({users.length})</span>
+      </h2>
+      <ul aria-label={`Online in #${room}`}>
+        {users.map((u) => (
+          <li key={u.id}>
+            <span className="presence-dot" aria-hidden="true" />
+            {u.name}
+            {u.id === me && <span className="muted"> (you)</span>}
+          </li>
+        ))}
+      </ul>
+    </aside>
+  );
+}

@@ -1,0 +1,26 @@
+import type { ChatClient, ConnectionStatus, RoomSnapshot } from '@chat/client';
+import { useCallback, useSyncExternalStore } from 'react';
+
+/** The connection status (state, close code and reason, next retry, pod). */
+export function useConnection(client: ChatClient): ConnectionStatus {
+  const subscribe = useCallback((onChange: () => void) => client.on('state', onChange), [client]);
+  return useSyncExternalStore(subscribe, () => client.status);
+}
+
+/** The rooms the client is in, in the order they were joined. */
+export function useRooms(client: ChatClient): readonly string[] {
+  const subscribe = useCallback((onChange: () => void) => client.on('rooms', onChange), [client]);
+  return useSyncExternalStore(subscribe, () => client.rooms);
+}
+
+/** One room's messages, pending sends and presence; re-renders only when that room changes. */
+export function useRoom(client: ChatClient, room: string): RoomSnapshot | undefined {
+  const subscribe = useCallback(
+    (onChange: () => void) =>
+      client.on('room', (event) => {
+        if (event.room === room) onChange();
+      }),
+    [client, room],
+  );
+  return useSyncExternalStore(subscribe, () => client.getRoom(room));
+}
