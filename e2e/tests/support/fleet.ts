@@ -5,6 +5,7 @@ import WebSocket from 'ws';
 /** One Node client and everything it saw, for loss / duplicate / reconnect accounting. */
 export interface Member {
   name: string;
+  room: string;
   client: ChatClient;
   /** How many times each message id was handed to the app (1 = exactly once). */
   seen: Map<string, number>;
@@ -28,12 +29,13 @@ export async function fetchToken(baseUrl: string, name: string): Promise<string>
   return ((await res.json()) as TokenResponse).token;
 }
 
-/** Starts `count` reconnecting clients through the balancer, all joined to `room`. */
-export async function startFleet(baseUrl: string, count: number, room: string): Promise<Member[]> {
+/** Starts `count` reconnecting clients through the balancer, spread round-robin over `rooms`. */
+export async function startFleet(baseUrl: string, count: number, rooms: string[]): Promise<Member[]> {
   const wsUrl = new URL(WS_PATH, baseUrl.replace(/^http/, 'ws')).toString();
   const members = await Promise.all(
     Array.from({ length: count }, async (_, i) => {
       const name = `node-${i}`;
+      const room = rooms[i % rooms.length] as string;
       let token = await fetchToken(baseUrl, name);
       const client = new ChatClient({
         url: wsUrl,
@@ -48,6 +50,7 @@ export async function startFleet(baseUrl: string, count: number, room: string): 
       });
       const m: Member = {
         name,
+        room,
         client,
         seen: new Map(),
         order: [],
@@ -77,19 +80,20 @@ export async function startFleet(baseUrl: string, count: number, room: string): 
   return members;
 }
 
-/** Each member sends in turn so that the fleet offers `perSecond` messages per second in total. */
-export function sendLoad(members: Member[], room: string, perSecond: number): { stop(): Promise<void> } {
+/** Members send in turn (each to its room) so the fleet offers `perSecond` messages per second in total. */
+export function sendLoad(members: Member[], perSecond: number): { stop(): Promise<void> } {
   let i = 0;
   const inflight = new Set<Promise<void>>();
   const timer = setInterval(() => {
     const m = members[i++ % members.length] as Member;
     const p = m.client
-      .send(room, `${m.name} #${i}`)
+      .send(m.room, `${m.name} #${i}`)
       .then((r) => {
         m.acked.push(r);
       })
-      .catch(() => {
+      .catch((err: unknown) => {
         m.failed++;
+        if (process.env.DEBUG_FLEET) console.log('send failed', err);
       })
       .finally(() => inflight.delete(p));
     inflight.add(p);
@@ -108,14 +112,52 @@ export function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
 
-/** Loss and duplicates of every acked message across the fleet. */
+/** Loss (an acked message a room member never got) and duplicates across the fleet. */
 export function account(members: Member[]) {
-  const acked = members.flatMap((m) => m.acked.map((a) => a.id));
+  const ackedByRoom = new Map<string, string[]>();
+  for (const m of members) {
+    const list = ackedByRoom.get(m.room) ?? [];
+    for (const a of m.acked) list.push(a.id);
+    ackedByRoom.set(m.room, list);
+  }
   let lost = 0;
   let duplicates = 0;
   for (const m of members) {
-    for (const id of acked) if (!m.seen.has(id)) lost++;
+    for (const id of ackedByRoom.get(m.room) ?? []) if (!m.seen.has(id)) lost++;
     for (const n of m.seen.values()) if (n > 1) duplicates += n - 1;
   }
-  return { acked: acked.length, lost, duplicates };
+  const acked = [...ackedByRoom.values()].reduce((n, l) => n + l.length, 0);
+  return { acked, lost, duplicates };
+}
+
+export interface RollFigures {
+  clients: number;
+  rooms: number;
+  acked: number;
+  lost: number;
+  duplicates: number;
+  failedSends: number;
+  reconnected: number;
+  reconnectP50Ms: number;
+  reconnectP99Ms: number;
+  reconnectMaxMs: number;
+  rollMs: number;
+}
+
+export function figures(members: Member[], rollMs: number): RollFigures {
+  const { acked, lost, duplicates } = account(members);
+  const reconnects = members.flatMap((m) => m.reconnects);
+  return {
+    clients: members.length,
+    rooms: new Set(members.map((m) => m.room)).size,
+    acked,
+    lost,
+    duplicates,
+    failedSends: members.reduce((n, m) => n + m.failed, 0),
+    reconnected: members.filter((m) => m.reconnects.length > 0).length,
+    reconnectP50Ms: Math.round(percentile(reconnects, 50)),
+    reconnectP99Ms: Math.round(percentile(reconnects, 99)),
+    reconnectMaxMs: Math.round(Math.max(...reconnects)),
+    rollMs,
+  };
 }
