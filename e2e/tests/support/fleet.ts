@@ -15,6 +15,8 @@ export interface Member {
   nodes: string[];
   /** Durations from losing the socket to being open again, ms. */
   reconnects: number[];
+  /** Close codes behind each lost connection (1006 = died without a close frame). */
+  closeCodes: number[];
   acked: SendResult[];
   failed: number;
 }
@@ -56,6 +58,7 @@ export async function startFleet(baseUrl: string, count: number, rooms: string[]
         order: [],
         nodes: [],
         reconnects: [],
+        closeCodes: [],
         acked: [],
         failed: 0,
       };
@@ -66,7 +69,10 @@ export async function startFleet(baseUrl: string, count: number, rooms: string[]
       });
       client.on('welcome', (w) => m.nodes.push(w.node));
       client.on('state', (s) => {
-        if (s.previous === 'open' && s.state !== 'open') lostAt = performance.now();
+        if (s.previous === 'open' && s.state !== 'open') {
+          lostAt = performance.now();
+          if (s.code !== undefined) m.closeCodes.push(s.code);
+        }
         if (s.state === 'open' && lostAt !== undefined) {
           m.reconnects.push(performance.now() - lostAt);
           lostAt = undefined;
