@@ -37,6 +37,8 @@ export interface BalancerOptions {
 export type UpgradeFailure = 'status' | 'connect';
 
 export interface BalancerEvents {
+  /** An upgrade attempt was sent to `backend` (the routing decision). */
+  route: [{ backend: string; attempt: number }];
   /** An upgrade reached a backend and was switched (101). */
   upgrade: [{ backend: string; attempt: number }];
   /** An upgrade attempt failed on `backend` and is retried on another one. */
@@ -194,6 +196,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     }
     tried.add(backend.id);
     backend.connections++; // counts as opening, so a burst of upgrades spreads
+    this.emit('route', { backend: backend.id, attempt });
     let settled = false;
     let upgraded = false;
     const release = () => {
