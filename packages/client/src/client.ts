@@ -102,6 +102,7 @@ export class ChatClient {
   /** Raised for every attempt; events of older sockets and token requests are ignored. */
   private generation = 0;
   private attempt = 0;
+  private failedBeforeOpen = 0;
   private refreshToken = false;
   private online = true;
   private statusValue: ConnectionStatus = { state: 'closed', attempt: 0, online: true };
@@ -173,6 +174,7 @@ export class ChatClient {
     if (this.wanted) return;
     this.wanted = true;
     this.attempt = 0;
+    this.failedBeforeOpen = 0;
     this.refreshToken = false;
     this.attachEnvironment();
     void this.startAttempt();
@@ -353,7 +355,11 @@ export class ChatClient {
 
     let token: string;
     try {
-      token = await this.settings.getToken({ forceRefresh: this.refreshToken, attempt: this.attempt });
+      token = await this.settings.getToken({
+        forceRefresh: this.refreshToken,
+        attempt: this.attempt,
+        failedBeforeOpen: this.failedBeforeOpen,
+      });
     } catch (err) {
       if (generation !== this.generation) return;
       this.handleClose(CloseCode.Abnormal, `could not get a token: ${errorMessage(err)}`);
@@ -397,6 +403,7 @@ export class ChatClient {
   }
 
   private handleClose(code: number, rawReason: string): void {
+    if (this.welcomeFrame === undefined) this.failedBeforeOpen++;
     this.clearConnectionTimers();
     this.onDisconnected();
     if (!this.wanted) return;
@@ -464,6 +471,7 @@ export class ChatClient {
   private onWelcome(frame: ServerFrameOf<'welcome'>): void {
     this.clearTimer('connectTimer');
     this.welcomeFrame = frame;
+    this.failedBeforeOpen = 0;
     this.armWatchdog();
     this.clearTimer('healthyTimer');
     this.healthyTimer = this.settings.timers.setTimeout(() => {

@@ -32,6 +32,12 @@ export interface TokenRequest {
   forceRefresh: boolean;
   /** Consecutive failed attempts so far. */
   attempt: number;
+  /**
+   * Consecutive attempts that ended before `welcome`. A browser cannot see why an upgrade was
+   * refused (401 for a bad token looks like any 1006), so an app may refresh its cached token
+   * once this grows, rather than retry a token the server no longer accepts.
+   */
+  failedBeforeOpen: number;
 }
 
 export interface Timers {

@@ -24,7 +24,7 @@ describe('connecting', () => {
     expect((await welcome).node).toBe('pod-a');
     expect(client.status).toMatchObject({ state: 'open', node: 'pod-a', user: { id: 'alice' }, attempt: 0 });
     expect(states.map((s) => s.state)).toEqual(['connecting', 'open']);
-    expect(tokenRequests).toEqual([{ forceRefresh: false, attempt: 0 }]);
+    expect(tokenRequests).toEqual([{ forceRefresh: false, attempt: 0, failedBeforeOpen: 0 }]);
     const conn = await server.connection(1);
     expect(conn.token).toBe('alice');
     expect(conn.protocol).toBe(SUBPROTOCOL);
@@ -193,8 +193,14 @@ describe('close codes', () => {
     expect(states.some((s) => s.state === 'open')).toBe(false);
     server.refuseWith = undefined;
     await inState(client, 'open');
-    // A token was asked for before every attempt.
+    // A token was asked for before every attempt, telling how many failed before open.
     expect(tokenRequests.length).toBe(server.upgradeTokens.length);
+    expect(tokenRequests.slice(0, 4).map((r) => r.failedBeforeOpen)).toEqual([0, 1, 2, 3]);
+    const conn = await server.connection(1);
+    const next = nextEvent(client, 'state', (s) => s.state === 'connecting');
+    conn.terminate();
+    await next;
+    expect(tokenRequests.at(-1)?.failedBeforeOpen).toBe(0);
   });
 
   it('keeps reconnect delays within [0, cap] and spread when at the cap', async () => {

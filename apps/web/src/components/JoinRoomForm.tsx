@@ -35,7 +35,7 @@ export function JoinRoomForm({ onJoin }: Props) {
         <input
           id={id}
           name="room"
-          placeholder="e.g. random"
+          placeholder="room name"
           autoComplete="off"
           autoCapitalize="none"
           spellCheck={false}

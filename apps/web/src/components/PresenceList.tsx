@@ -4,12 +4,14 @@ interface Props {
   room: string;
   users: readonly Member[];
   me: string;
+  /** False while (re)joining: the list is the last one known. */
+  live: boolean;
 }
 
 /** Who is in the room: one entry per user, however many tabs they have open. */
-export function PresenceList({ room, users, me }: Props) {
+export function PresenceList({ room, users, me, live }: Props) {
   return (
-    <aside className="presence">
+    <aside className={live ? 'presence' : 'presence stale'}>
       <h2>
         Online <span className="muted">({users.length})</span>
       </h2>

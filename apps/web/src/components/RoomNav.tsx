@@ -9,7 +9,8 @@ interface Props {
 /** The rooms this tab is in; one is on screen. */
 export function RoomNav({ rooms, active, unread, onSelect, onLeave }: Props) {
   return (
-    <nav className="room-nav" aria-label="Rooms">
+    <nav className="room-nav">
+      <h2 className="sidebar-title">Rooms</h2>
       <ul>
         {rooms.map((room) => {
           const count = unread[room] ?? 0;
@@ -32,11 +33,11 @@ export function RoomNav({ rooms, active, unread, onSelect, onLeave }: Props) {
               <button
                 type="button"
                 className="room-leave"
-                aria-label={`Leave #${room}`}
                 title={`Leave #${room}`}
                 onClick={() => onLeave(room)}
               >
-                ×
+                <span aria-hidden="true">×</span>
+                <span className="visually-hidden">Leave #{room}</span>
               </button>
             </li>
           );

@@ -39,7 +39,7 @@ export function RoomView({ client, room, me, maxChars }: Props) {
           }}
         />
       </div>
-      <PresenceList room={room} users={snapshot.users} me={me.id} />
+      <PresenceList room={room} users={snapshot.users} me={me.id} live={snapshot.joined} />
     </section>
   );
 }

@@ -1,7 +1,13 @@
+import type { TokenRequest } from '@chat/client';
 import { TOKEN_PATH, type TokenResponse } from '@chat/protocol';
 
 /** A token is refreshed when less than this is left before it expires. */
 export const REFRESH_MARGIN_MS = 60_000;
+/**
+ * A browser cannot tell a refused token (HTTP 401 on the upgrade) from a network error: both are
+ * a 1006 before open. After this many such failures in a row the cached token is replaced.
+ */
+export const REFRESH_AFTER_FAILURES = 2;
 
 const STORAGE_KEY = 'chat.session';
 
@@ -80,8 +86,9 @@ export class TokenSession {
     }
   }
 
-  getToken = async ({ forceRefresh }: { forceRefresh: boolean }): Promise<string> => {
-    if (!forceRefresh && this.current.expiresAt - Date.now() > REFRESH_MARGIN_MS) return this.current.token;
+  getToken = async ({ forceRefresh, failedBeforeOpen }: TokenRequest): Promise<string> => {
+    const fresh = this.current.expiresAt - Date.now() > REFRESH_MARGIN_MS;
+    if (!forceRefresh && fresh && failedBeforeOpen < REFRESH_AFTER_FAILURES) return this.current.token;
     this.inflight ??= requestToken(this.name).finally(() => {
       this.inflight = undefined;
     });
