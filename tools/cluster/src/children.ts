@@ -69,7 +69,10 @@ function install(): void {
   if (installed) return;
   installed = true;
   process.on('exit', killAllSync);
-  process.on('uncaughtExceptionMonitor', killAllSync);
+  // An uncaught error that will crash the process (a test runner that keeps going handles it).
+  process.on('uncaughtExceptionMonitor', () => {
+    if (process.listenerCount('uncaughtException') === 0) killAllSync();
+  });
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     const onSignal = () => {
       // Someone else (the CLI, a test runner) handles this signal: let them stop the cluster.
@@ -82,12 +85,18 @@ function install(): void {
   }
 }
 
+/** Exists and is not a zombie (orphans may stay unreaped where PID 1 does not reap). */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no /proc: trust the signal
   }
 }
 

@@ -1,4 +1,5 @@
 export { type Backend, Balancer, type BalancerEvents, type BalancerOptions } from './balancer.js';
+export { reapOrphans } from './children.js';
 export {
   Cluster,
   type ClusterEvents,

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import {
   type ClientFrame,
   decodeServerFrame,
@@ -140,11 +141,16 @@ export async function closeAll(clients: Iterable<Client>): Promise<void> {
   );
 }
 
-/** Whether a process exists (signal 0). */
+/** Whether a process exists and is not a zombie (an exited child nobody reaped yet). */
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }
