@@ -99,6 +99,13 @@ export function brokerSuite(factory: BrokerFactory): void {
       expect(await b.range(`${room}-empty`, ZERO_ID)).toEqual({ complete: true, entries: [] });
     });
 
+    it('tells an id from a lost history (older than a never-trimmed stream) apart', async () => {
+      const { id } = await a.append(room, body('after a restart'), 'k');
+      expect(await b.range(room, '1-0')).toEqual({ complete: false, reason: 'unknown_id' });
+      const all = await b.range(room, ZERO_ID);
+      expect(all.complete && all.entries.map((e) => e.id)).toEqual([id]);
+    });
+
     it('tracks presence and announces joins and leaves', async () => {
       await b.subscribe(room);
       await a.presenceAdd(room, { key: 'n1/c1', id: 'u1', name: 'Ada' });

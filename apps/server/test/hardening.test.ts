@@ -230,5 +230,18 @@ describe('HTTP hardening', () => {
       payload: { name: ' <b>Ada</b>\u0007 ' },
     });
     expect(ok.json()).toMatchObject({ user: { name: '<b>Ada</b>' } });
+    const id = (ok.json() as { user: { id: string } }).user.id;
+    const refreshed = await srv.app.inject({
+      method: 'POST',
+      url: '/api/token',
+      payload: { name: 'Ada', id },
+    });
+    expect(refreshed.json()).toMatchObject({ user: { id, name: 'Ada' } });
+    const forged = await srv.app.inject({
+      method: 'POST',
+      url: '/api/token',
+      payload: { name: 'x', id: 'admin' },
+    });
+    expect(forged.statusCode).toBe(400);
   });
 });

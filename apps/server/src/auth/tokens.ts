@@ -39,6 +39,9 @@ export interface Tokens {
   verify(token: string | undefined): VerifyResult;
 }
 
+/** Shape of the user ids this server issues (`u_` + random). */
+export const USER_ID_PATTERN = '^u_[A-Za-z0-9_-]{6,40}$';
+
 /** Display names: trimmed, no control characters, 1..32 characters. */
 export function cleanDisplayName(raw: string): string | undefined {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping control characters is the point
@@ -68,7 +71,7 @@ export function createTokens(settings: TokenSettings): Tokens {
         iss: settings.issuer,
         expiresIn: ttlS * 1000,
       });
-      const user = { id: `u_${randomUUID().slice(0, 12)}`, name };
+      const user = { id: opts.userId ?? `u_${randomUUID().slice(0, 12)}`, name };
       const payload: Claims = { sub: user.id, name, ...(opts.rooms ? { rooms: opts.rooms } : {}) };
       return { token: sign(payload), expiresAt: Date.now() + ttlS * 1000, user };
     },

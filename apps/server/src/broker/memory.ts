@@ -82,7 +82,15 @@ export class MemoryBroker implements Broker {
         ? { complete: true, entries: [] }
         : { complete: false, reason: 'unknown_id' };
     if (compareIds(afterId, log.lastId) > 0) return { complete: false, reason: 'unknown_id' };
-    if (compareIds(afterId, log.maxDeletedId) < 0) return { complete: false, reason: 'trimmed' };
+    // Same rules as the Redis broker: a resume point older than the first entry was trimmed
+    // away, or (nothing ever trimmed) belongs to a history this process never had (a restart).
+    // This broker knows the last trimmed id exactly, so resuming from it is still gap-free.
+    const untrimmed = log.maxDeletedId === ZERO_ID;
+    const first = log.entries[0]?.id;
+    const before = afterId === ZERO_ID ? !untrimmed : first === undefined || compareIds(afterId, first) < 0;
+    if (before && afterId !== log.maxDeletedId) {
+      return { complete: false, reason: untrimmed ? 'unknown_id' : 'trimmed' };
+    }
     return { complete: true, entries: log.entries.filter((e) => compareIds(e.id, afterId) > 0) };
   }
 

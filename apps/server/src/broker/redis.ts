@@ -161,15 +161,17 @@ export class RedisBroker implements Broker {
     if (typeof lastGenerated === 'string' && compareIds(afterId, lastGenerated) > 0) {
       return { complete: false, reason: 'unknown_id' };
     }
-    // Gap-free when nothing was ever trimmed (Redis >= 7 counts entries ever added), or when
-    // the resume point is still inside the stream. Before the first entry we cannot tell
-    // whether the trimmed part held anything newer than the resume point: say so (resync).
-    const added = fields.get('entries-added');
-    const length = fields.get('length');
+    // An id a client saw is either still in the stream or older than its first entry. Older
+    // means trimmed away (we cannot tell whether the trimmed part held anything newer than the
+    // resume point, so: resync) or, when nothing was ever trimmed (Redis >= 7 counts entries
+    // ever added), an id from a history that no longer exists (Redis lost its data).
     const first = fields.get('first-entry');
-    const untrimmed = typeof added === 'number' && added === length;
-    const inside = Array.isArray(first) && compareIds(afterId, String(first[0])) >= 0;
-    if (!untrimmed && !inside) return { complete: false, reason: 'trimmed' };
+    const firstId = Array.isArray(first) ? String(first[0]) : undefined;
+    const added = fields.get('entries-added');
+    const untrimmed = typeof added === 'number' && added === fields.get('length');
+    if (afterId === ZERO_ID ? !untrimmed : firstId === undefined || compareIds(afterId, firstId) < 0) {
+      return { complete: false, reason: untrimmed ? 'unknown_id' : 'trimmed' };
+    }
     const entries = toStored(rows);
     if (entries.length >= RANGE_LIMIT) return { complete: false, reason: 'trimmed' };
     return { complete: true, entries };

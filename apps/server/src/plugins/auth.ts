@@ -2,7 +2,7 @@ import { MAX_NAME_CHARS, ROOM_PATTERN, TOKEN_PATH, type TokenResponse } from '@c
 import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import fp from 'fastify-plugin';
-import { cleanDisplayName, createTokens, type Tokens } from '../auth/tokens.js';
+import { cleanDisplayName, createTokens, type Tokens, USER_ID_PATTERN } from '../auth/tokens.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -13,6 +13,8 @@ declare module 'fastify' {
 const TokenRequest = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: MAX_NAME_CHARS * 2 }),
+    /** Keep the user id of an earlier dev token, so a refreshed token is the same user. */
+    id: Type.Optional(Type.String({ pattern: USER_ID_PATTERN })),
     rooms: Type.Optional(Type.Array(Type.String({ pattern: ROOM_PATTERN }), { maxItems: 100 })),
   },
   { additionalProperties: false },
@@ -22,7 +24,7 @@ const checkTokenRequest = TypeCompiler.Compile(TokenRequest);
 
 /**
  * Token signing and verification. With DEV_TOKENS the server also hands out a token for any
- * display name: demo authentication, to be replaced by a real identity provider that signs
+ * display name (and, on refresh, the user id it was given before): demo authentication, to be replaced by a real identity provider that signs
  * the same claims (sub, name, optional rooms) with the shared secret.
  */
 export default fp(
@@ -53,7 +55,8 @@ export default fp(
           reply.code(400);
           return { error: `name must be 1 to ${MAX_NAME_CHARS} printable characters` };
         }
-        return tokens.issue(name, req.body.rooms ? { rooms: req.body.rooms } : {});
+        const { rooms, id } = req.body;
+        return tokens.issue(name, { ...(rooms ? { rooms } : {}), ...(id ? { userId: id } : {}) });
       });
     }
   },

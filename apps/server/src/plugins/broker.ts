@@ -31,7 +31,7 @@ export default fp<BrokerPluginOptions>(
         maxRetriesPerRequest: 1,
         commandTimeout: 3000,
         connectionName: `chat:${config.NODE_ID}`,
-        retryStrategy: (attempt: number) => Math.min(100 * 2 ** attempt, 2000),
+        retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 1000),
       };
       const client = new Redis(config.REDIS_URL, common);
       const subscriber = new Redis(config.REDIS_URL, { ...common, commandTimeout: undefined });
