@@ -34,7 +34,7 @@ export interface Tokens {
   readonly ephemeral: boolean;
   issue(
     name: string,
-    opts?: { rooms?: string[]; ttlS?: number },
+    opts?: { rooms?: string[]; ttlS?: number; userId?: string },
   ): { token: string; expiresAt: number; user: Member };
   verify(token: string | undefined): VerifyResult;
 }
