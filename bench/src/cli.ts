@@ -1,0 +1,116 @@
+/**
+ * `pnpm bench` (full) and `pnpm bench:smoke`: runs the workloads against the three systems,
+ * shows progress on the terminal and writes the raw figures as JSON.
+ *
+ *   tsx src/cli.ts [--smoke] [--systems=chat,socketio,bare] [--workloads=fanout,latency,memory,drain]
+ *                  [--workers=N] [--out=results/bench.json] [--wait-quiet] [--report]
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { SystemKind } from './load/protocol.js';
+import { busyProcesses, killTracked, loadAvg, sleep } from './proc.js';
+import { ALL_SYSTEMS, ALL_WORKLOADS, type BenchConfig, FULL, runBench, SMOKE, type Workload } from './run.js';
+
+const BENCH_DIR = fileURLToPath(new URL('../', import.meta.url));
+
+function arg(name: string): string | undefined {
+  const hit = process.argv.find((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  if (!hit) return undefined;
+  return hit.includes('=') ? hit.slice(hit.indexOf('=') + 1) : 'true';
+}
+
+function list<T extends string>(value: string | undefined, all: readonly T[], what: string): T[] | undefined {
+  if (!value) return undefined;
+  const items = value.split(',').map((s) => s.trim()) as T[];
+  for (const i of items)
+    if (!all.includes(i)) throw new Error(`unknown ${what} "${i}" (one of ${all.join(', ')})`);
+  return items;
+}
+
+const tty = process.stderr.isTTY;
+let transientShown = false;
+let lastTransient = 0;
+function log(system: string, line: string, transient = false): void {
+  const text = `[${new Date().toISOString().slice(11, 19)}] [${system}] ${line}`;
+  if (transient) {
+    if (tty) {
+      process.stderr.write(`\r\x1b[2K${text.slice(0, (process.stderr.columns ?? 120) - 1)}`);
+      transientShown = true;
+    } else if (Date.now() - lastTransient > 5000) {
+      lastTransient = Date.now();
+      process.stderr.write(`${text}\n`);
+    }
+    return;
+  }
+  if (transientShown) process.stderr.write('\r\x1b[2K');
+  transientShown = false;
+  process.stderr.write(`${text}\n`);
+}
+
+/** Waits (up to `maxMin` minutes) for a quiet machine: 1-minute load below 0.5. */
+async function waitQuiet(maxMin: number): Promise<void> {
+  const deadline = Date.now() + maxMin * 60_000;
+  for (;;) {
+    const load = loadAvg();
+    const busy = busyProcesses(50);
+    if (load.one < 0.5) {
+      log('bench', `machine quiet: ${load.uptime}`);
+      return;
+    }
+    if (Date.now() > deadline) {
+      log(
+        'bench',
+        `machine still busy after ${maxMin} min (${load.uptime}); measuring anyway, noted in the result`,
+      );
+      return;
+    }
+    log(
+      'bench',
+      `waiting for a quiet machine: load ${load.one} ${busy.length ? `(busy: ${busy.join('; ')})` : ''}`,
+    );
+    await sleep(60_000);
+  }
+}
+
+async function main(): Promise<void> {
+  const base: BenchConfig = arg('smoke') ? SMOKE : FULL;
+  const systems = list<SystemKind>(arg('systems'), ALL_SYSTEMS, 'system');
+  const workloads = list<Workload>(arg('workloads'), ALL_WORKLOADS, 'workload');
+  const workers = arg('workers');
+  const cfg: BenchConfig = {
+    ...base,
+    ...(systems ? { systems, mode: 'custom' as const } : {}),
+    ...(workloads ? { workloads, mode: 'custom' as const } : {}),
+    ...(workers ? { workers: Number(workers) } : {}),
+  };
+  const out = resolve(BENCH_DIR, arg('out') ?? `results/${cfg.mode === 'smoke' ? 'smoke' : 'bench'}.json`);
+  if (arg('wait-quiet')) await waitQuiet(Number(arg('wait-quiet-min') ?? 30));
+  log(
+    'bench',
+    `${cfg.mode}: systems ${cfg.systems.join(', ')}; workloads ${cfg.workloads.join(', ')}; ${cfg.workers} load processes`,
+  );
+  const result = await runBench(cfg, log);
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+  log('bench', `wrote ${out}`);
+  const failed = Object.values(result.systems).flatMap((s) => s?.errors ?? []);
+  if (failed.length > 0) {
+    log('bench', `${failed.length} workload(s) failed:\n  ${failed.join('\n  ')}`);
+    process.exitCode = 1;
+  }
+}
+
+process.on('SIGINT', () => {
+  killTracked();
+  process.exit(130);
+});
+
+main().then(
+  () => process.exit(process.exitCode ?? 0),
+  (err: unknown) => {
+    log('bench', `failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    killTracked();
+    process.exit(1);
+  },
+);
