@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { MemoryBroker } from '../src/broker/memory.js';
-import { type RunningApp, randomId, SECRET, startApp, TestClient } from './harness.js';
+import { type RunningApp, randomId, SECRET, spawnServer, startApp, TestClient } from './harness.js';
 
 /** A memory broker whose appends wait for a gate: an in-flight send during a drain. */
 class GatedBroker extends MemoryBroker {
@@ -118,6 +118,32 @@ describe('the server process', () => {
     } finally {
       if (proc.exitCode === null) proc.kill('SIGKILL');
     }
+  });
+
+  it('exits at once (code 1) on a second SIGTERM during the drain', async () => {
+    const srv = await spawnServer({ DRAIN_WINDOW_MS: '10000', DRAIN_MAX_CLOSE_RATE: '1' });
+    const clients = await Promise.all(
+      [1, 2, 3, 4].map(async (i) => TestClient.connect(srv.wsUrl, await srv.token(`c${i}`))),
+    );
+    srv.signal('SIGTERM');
+    await clients[0]?.closed; // the drain has started: one socket per second
+    srv.signal('SIGTERM');
+    expect(await srv.exited).toBe(1);
+    // The first socket got its 1012; the forced exit dropped the rest (1006: reconnect elsewhere).
+    const codes = (await Promise.all(clients.map((c) => c.closed))).map((c) => c.code);
+    expect(codes[0]).toBe(1012);
+    expect(codes.filter((c) => c === 1006).length).toBeGreaterThan(0);
+  });
+
+  it('exits with code 1 when the drain outlives SHUTDOWN_TIMEOUT_MS', async () => {
+    const srv = await spawnServer({ DRAIN_WINDOW_MS: '200', SHUTDOWN_TIMEOUT_MS: '1000' });
+    const stuck = await TestClient.connect(srv.wsUrl, await srv.token('stuck'));
+    // A client that stops reading never completes the close handshake; the drain waits for it.
+    (stuck.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    const started = performance.now();
+    srv.signal('SIGTERM');
+    expect(await srv.exited).toBe(1);
+    expect(performance.now() - started).toBeLessThan(2900); // before the 3 s close grace would end it
   });
 
   it('refuses bad configuration naming the variable', async () => {

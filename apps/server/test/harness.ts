@@ -176,6 +176,9 @@ export interface ServerProcess {
   /** Resident memory of the server process, from its own /metrics. */
   rss(): Promise<number>;
   alive(): boolean;
+  signal(sig: NodeJS.Signals): void;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
   stop(): Promise<number | null>;
 }
 
@@ -217,6 +220,8 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
       return Number(m[1]);
     },
     alive: () => proc.exitCode === null,
+    signal: (sig) => void proc.kill(sig),
+    exited,
     async stop() {
       if (proc.exitCode === null) proc.kill('SIGTERM');
       return exited;

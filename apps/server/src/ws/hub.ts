@@ -19,6 +19,12 @@ const UNAVAILABLE_RETRY_MS = 1000;
 export class Hub implements BrokerListener {
   readonly conns = new Set<Conn>();
   private readonly rooms = new Map<string, Room>();
+  /**
+   * Sockets that went live with a replay read ahead of this pod's live stream: the history
+   * read (command connection) can answer before the subscriber connection hands over the same
+   * messages, so live messages up to the id already sent are skipped for them (by room).
+   */
+  private readonly floors = new Map<Room, Map<Conn, string>>();
   /** One message bucket per user on this pod, shared by all of the user's sockets. */
   private readonly users = new Map<string, { bucket: TokenBucket; sockets: number }>();
 
@@ -108,6 +114,14 @@ export class Hub implements BrokerListener {
       for (const f of buffered)
         if (lastSent === undefined || compareIds(f.id, lastSent) > 0) conn.send(f.data);
       room.joining.delete(conn);
+      if (
+        lastSent !== undefined &&
+        (room.lastDelivered === undefined || compareIds(lastSent, room.lastDelivered) > 0)
+      ) {
+        const floors = this.floors.get(room) ?? new Map<Conn, string>();
+        floors.set(conn, lastSent);
+        this.floors.set(room, floors);
+      }
       room.live.add(conn);
       conn.rooms.set(name, 'live');
       this.broker
@@ -261,6 +275,7 @@ export class Hub implements BrokerListener {
     if (!room) return;
     const wasLive = room.live.delete(conn);
     room.joining.delete(conn);
+    this.dropFloor(room, conn);
     if (wasLive) {
       this.broker
         .presenceRemove(name, conn.presenceKey(this.nodeId))
@@ -272,6 +287,7 @@ export class Hub implements BrokerListener {
   private disposeIfEmpty(room: Room): void {
     if (room.size > 0 || this.rooms.get(room.name) !== room) return;
     this.rooms.delete(room.name);
+    this.floors.delete(room);
     this.metrics.rooms.set(this.rooms.size);
     if (room.presenceTimer) clearTimeout(room.presenceTimer);
     this.broker.unsubscribe(room.name).catch((err: unknown) => this.log.warn({ err }, 'unsubscribe failed'));
@@ -283,9 +299,28 @@ export class Hub implements BrokerListener {
     const data = Buffer.from(msgFrame(id, body));
     for (const buffer of room.joining.values()) buffer.push({ id, data });
     let sent = 0;
-    for (const conn of room.live) if (conn.send(data)) sent++;
+    const floors = this.floors.get(room);
+    if (floors) {
+      for (const conn of room.live) {
+        const floor = floors.get(conn);
+        if (floor !== undefined) {
+          const c = compareIds(id, floor);
+          if (c >= 0) this.dropFloor(room, conn); // ids only grow: later ones are all new to it
+          if (c <= 0) continue; // already in its replay
+        }
+        if (conn.send(data)) sent++;
+      }
+    } else {
+      for (const conn of room.live) if (conn.send(data)) sent++;
+    }
     this.metrics.framesOut.inc(sent);
     this.metrics.fanoutLatency.observe(Math.max(0, Date.now() - idTime(id)) / 1000);
+  }
+
+  private dropFloor(room: Room, conn: Conn): void {
+    const floors = this.floors.get(room);
+    if (!floors?.delete(conn)) return;
+    if (floors.size === 0) this.floors.delete(room);
   }
 
   /** Reads what live delivery missed while the subscriber was reconnecting, then goes live. */
