@@ -6,7 +6,8 @@
  *                  [--workers=N] [--out=results/bench.json] [--wait-quiet] [--report]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SystemKind } from './load/protocol.js';
 import { busyProcesses, killTracked, loadAvg, sleep } from './proc.js';
@@ -84,7 +85,11 @@ async function main(): Promise<void> {
     ...(workloads ? { workloads, mode: 'custom' as const } : {}),
     ...(workers ? { workers: Number(workers) } : {}),
   };
-  const out = resolve(BENCH_DIR, arg('out') ?? `results/${cfg.mode === 'smoke' ? 'smoke' : 'bench'}.json`);
+  // A smoke run is a check, not a measurement: its JSON goes to the temp dir.
+  const out = resolve(
+    BENCH_DIR,
+    arg('out') ?? (cfg.mode === 'smoke' ? join(tmpdir(), 'chat-bench-smoke.json') : 'results/bench.json'),
+  );
   if (arg('wait-quiet')) await waitQuiet(Number(arg('wait-quiet-min') ?? 30));
   log(
     'bench',

@@ -27,6 +27,8 @@ export interface BenchConfig {
   mode: 'full' | 'smoke' | 'custom';
   systems: SystemKind[];
   workloads: Workload[];
+  /** Start each workload on fresh pods (full) or share one start per system (smoke). */
+  freshSystems: boolean;
   /** Load processes for fan-out, latency and drain. */
   workers: number;
   /** Concurrent connection attempts per load process. */
@@ -62,6 +64,8 @@ export interface BenchConfig {
     levels: number[];
     workers: number;
     settleMs: number;
+    /** RSS samples (500 ms apart) whose median is taken, before and after. */
+    samples: number;
     /** Descriptors kept free in each pod below its limit. */
     fdMargin: number;
     localAddresses: string[];
@@ -85,6 +89,7 @@ export const FULL: BenchConfig = {
   mode: 'full',
   systems: ALL_SYSTEMS,
   workloads: ALL_WORKLOADS,
+  freshSystems: true,
   workers: 4,
   connectConcurrency: 64,
   textPad: 64,
@@ -106,6 +111,7 @@ export const FULL: BenchConfig = {
     levels: [5000, 0],
     workers: 4,
     settleMs: 8000,
+    samples: 5,
     fdMargin: 30,
     localAddresses: ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'],
   },
@@ -125,6 +131,7 @@ export const FULL: BenchConfig = {
 export const SMOKE: BenchConfig = {
   ...FULL,
   mode: 'smoke',
+  freshSystems: false,
   workers: 2,
   connectConcurrency: 16,
   fanout: {
@@ -141,7 +148,7 @@ export const SMOKE: BenchConfig = {
     retryFailed: false,
   },
   latency: { ...FULL.latency, warmupMs: 300, durationMs: 1000, fallbackRate: 20 },
-  memory: { ...FULL.memory, levels: [100], workers: 2, settleMs: 500 },
+  memory: { ...FULL.memory, levels: [100], workers: 2, settleMs: 300, samples: 1 },
   drain: {
     ...FULL.drain,
     clients: 120,
@@ -505,7 +512,7 @@ export async function memory(sys: RunningSystem, cfg: BenchConfig, log: Log): Pr
   await sleep(Math.min(2000, m.settleMs));
   const pids = sys.pods.map((p) => p.pid);
   const fdsBefore = pids.map(fdsOf);
-  const rssBefore = await sampleRss(pids, 3, 500);
+  const rssBefore = await sampleRss(pids, m.samples, 500);
   // Each pod's own descriptors (listening socket, Redis, epoll, stdio...) count against its limit too.
   const maxPerPod = 20000 - Math.max(...fdsBefore) - m.fdMargin;
   const levels = m.levels.map((l) => (l === 0 ? maxPerPod : Math.min(l, maxPerPod)));
@@ -536,7 +543,7 @@ export async function memory(sys: RunningSystem, cfg: BenchConfig, log: Log): Pr
       perPod = level;
       log(`memory: ${level} idle connections per pod open (${opened.failed} failed); settling...`, true);
       await sleep(m.settleMs);
-      const rssAfter = await sampleRss(pids, 5, 500);
+      const rssAfter = await sampleRss(pids, m.samples, 500);
       const pods: MemoryPod[] = sys.pods.map((p, i) => {
         const before = rssBefore[i] ?? 0;
         const after = rssAfter[i] ?? 0;
@@ -700,20 +707,6 @@ function mergeRecovery(list: RecoveryResult[]): RecoveryResult {
   return out;
 }
 
-async function withSystem<T>(
-  kind: SystemKind,
-  log: Log,
-  fn: (sys: RunningSystem) => Promise<T>,
-  env?: Record<string, string>,
-): Promise<T> {
-  const sys = await startSystem(kind, env ? { env } : {});
-  try {
-    return await fn(sys);
-  } finally {
-    await sys.stop().catch((err: unknown) => log(`stopping ${kind} failed: ${String(err)}`));
-  }
-}
-
 /** Runs every selected workload against every selected system and returns the raw figures. */
 export async function runBench(
   cfg: BenchConfig,
@@ -749,47 +742,55 @@ export async function runBench(
       log(kind, `${what} FAILED: ${msg}`);
     }
   };
-  const has = (w: Workload) => cfg.workloads.includes(w);
-  if (has('fanout')) {
-    for (const kind of cfg.systems) {
-      await attempt(kind, 'fanout', async (r) => {
-        const l: Log = (line, t) => log(kind, line, t);
-        r.fanout = await withSystem(kind, l, (sys) => fanout(sys, cfg, l));
-        l(
-          `fan-out peak: ${r.fanout.peak ? `${r.fanout.peak.deliveriesPerS} deliveries/s` : 'none within the bound'}`,
-        );
-      });
-    }
-  }
-  if (has('latency')) {
-    const peak = result.systems.chat?.fanout?.peak?.msgsPerS;
-    const rate = peak ? peak * cfg.latency.fraction : cfg.latency.fallbackRate;
-    for (const kind of cfg.systems) {
-      await attempt(kind, 'latency', async (r) => {
-        const l: Log = (line, t) => log(kind, line, t);
-        r.latency = await withSystem(kind, l, (sys) => latency(sys, cfg, rate, l));
-      });
-    }
-  }
-  if (has('memory')) {
-    for (const kind of cfg.systems) {
-      await attempt(kind, 'memory', async (r) => {
-        const l: Log = (line, t) => log(kind, line, t);
-        r.memory = await withSystem(kind, l, (sys) => memory(sys, cfg, l));
-      });
-    }
-  }
-  if (has('drain')) {
-    for (const kind of cfg.systems.filter((k) => cfg.drain.systems.includes(k))) {
-      await attempt(kind, 'drain', async (r) => {
-        const l: Log = (line, t) => log(kind, line, t);
-        r.drain = await withSystem(kind, l, (sys) => drain(sys, cfg, l));
-        const d = r.drain;
-        l(
-          `drain: all back ${d.allBack ? `in ${d.allBackMs} ms` : 'NO'}; lost ${d.audit.lost}, ` +
-            `duplicates ${d.audit.duplicates} of ${d.audit.checked} checked; acked ${d.background.acked}`,
-        );
-      });
+  const order = ALL_WORKLOADS.filter((w) => cfg.workloads.includes(w));
+  for (const kind of cfg.systems) {
+    let shared: RunningSystem | undefined;
+    const l: Log = (line, t) => log(kind, line, t);
+    try {
+      for (const workload of order) {
+        if (workload === 'drain' && !cfg.drain.systems.includes(kind)) continue;
+        await attempt(kind, workload, async (r) => {
+          // Full runs start every workload on fresh pods (an overload step leaves queues and
+          // garbage behind); the smoke run shares one start per system to stay fast.
+          if (cfg.freshSystems && shared) {
+            await shared.stop();
+            shared = undefined;
+          }
+          shared ??= await startSystem(kind);
+          const sys = shared;
+          switch (workload) {
+            case 'fanout':
+              r.fanout = await fanout(sys, cfg, l);
+              l(
+                `fan-out peak: ${r.fanout.peak ? `${r.fanout.peak.deliveriesPerS} deliveries/s` : 'none within the bound'}`,
+              );
+              return;
+            case 'latency': {
+              const peak = result.systems.chat?.fanout?.peak?.msgsPerS;
+              const rate = peak ? peak * cfg.latency.fraction : cfg.latency.fallbackRate;
+              r.latency = await latency(sys, cfg, rate, l);
+              return;
+            }
+            case 'memory':
+              r.memory = await memory(sys, cfg, l);
+              return;
+            case 'drain': {
+              r.drain = await drain(sys, cfg, l);
+              const d = r.drain;
+              l(
+                `drain: all back ${d.allBack ? `in ${d.allBackMs} ms` : 'NO'}; lost ${d.audit.lost}, ` +
+                  `duplicates ${d.audit.duplicates} of ${d.audit.checked} checked; acked ${d.background.acked}`,
+              );
+              // A pod is gone: never reuse this system.
+              await sys.stop();
+              shared = undefined;
+              return;
+            }
+          }
+        });
+      }
+    } finally {
+      await shared?.stop().catch((err: unknown) => l(`stopping failed: ${String(err)}`));
     }
   }
   result.finishedAt = new Date().toISOString();
