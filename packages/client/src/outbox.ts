@@ -1,0 +1,275 @@
+import { type ChatMessage, type ClientFrame, MAX_TEXT_CHARS, type ServerFrameOf } from '@chat/protocol';
+import type { Emitter } from './emitter.js';
+import type { RoomStore } from './room-store.js';
+import type { Settings } from './settings.js';
+import {
+  ChatClientError,
+  type ChatClientEvents,
+  type ClientErrorCode,
+  type PendingMessage,
+  type SendResult,
+} from './types.js';
+
+interface OutboxEntry {
+  clientMsgId: string;
+  room: string;
+  text: string;
+  createdAt: number;
+  status: PendingMessage['status'];
+  sends: number;
+  error?: PendingMessage['error'];
+  /** Not sent again before this time (rate limited, storage unavailable). */
+  notBefore: number;
+  timer: unknown;
+  resolve: (result: SendResult) => void;
+  reject: (error: ChatClientError) => void;
+}
+
+/** What the outbox needs of the transport. */
+export interface Transport {
+  readonly welcome: ServerFrameOf<'welcome'> | undefined;
+  isOpen(): boolean;
+  transmit(frame: ClientFrame): boolean;
+}
+
+/** Send-error codes after which the same clientMsgId is sent again later. */
+const RETRYABLE_SEND_ERRORS = new Set<string>(['unavailable', 'rate_limited', 'not_joined', 'internal']);
+
+/**
+ * Unacknowledged sends. Every (re)send of a message reuses its clientMsgId so the server can
+ * de-duplicate; a room's messages go out only while it is joined, oldest first.
+ */
+export class Outbox {
+  private readonly entries = new Map<string, OutboxEntry>();
+
+  /** `stores` is the client's room map, shared with Rooms: only rooms in it can be sent to. */
+  constructor(
+    private readonly settings: Settings,
+    private readonly emitter: Emitter<ChatClientEvents>,
+    private readonly transport: Transport,
+    private readonly stores: ReadonlyMap<string, RoomStore>,
+  ) {}
+
+  add(room: string, text: string): { clientMsgId: string; promise: Promise<SendResult> } {
+    const clientMsgId = this.settings.createId();
+    const maxChars = this.transport.welcome?.maxTextChars ?? MAX_TEXT_CHARS;
+    let early: ChatClientError | undefined;
+    if (!this.stores.has(room)) early = new ChatClientError('not_joined', `not in #${room}`, clientMsgId);
+    else if (text.length === 0) early = new ChatClientError('bad_frame', 'empty message', clientMsgId);
+    else if (text.length > maxChars)
+      early = new ChatClientError('text_too_long', `longer than ${maxChars} characters`, clientMsgId);
+
+    const promise = new Promise<SendResult>((resolve, reject) => {
+      if (early) {
+        reject(early);
+        return;
+      }
+      this.entries.set(clientMsgId, {
+        clientMsgId,
+        room,
+        text,
+        createdAt: this.settings.now(),
+        status: 'queued',
+        sends: 0,
+        notBefore: 0,
+        timer: undefined,
+        resolve,
+        reject,
+      });
+    });
+    if (!early) {
+      this.touch(room);
+      this.flushRoom(room);
+    }
+    return { clientMsgId, promise };
+  }
+
+  retry(clientMsgId: string): Promise<SendResult> | undefined {
+    const entry = this.entries.get(clientMsgId);
+    if (entry?.status !== 'failed') return undefined;
+    // Re-inserted so it queues behind the room's newer messages, as a fresh send would.
+    this.entries.delete(clientMsgId);
+    const promise = new Promise<SendResult>((resolve, reject) => {
+      this.entries.set(clientMsgId, {
+        ...entry,
+        status: 'queued',
+        error: undefined,
+        notBefore: 0,
+        timer: undefined,
+        resolve,
+        reject,
+      });
+    });
+    this.touch(entry.room);
+    this.flushRoom(entry.room);
+    return promise;
+  }
+
+  discard(clientMsgId: string): void {
+    const entry = this.entries.get(clientMsgId);
+    if (entry) this.fail(entry, 'left', 'discarded', true);
+  }
+
+  /** Rejects and forgets every message of a room the client is no longer in. */
+  failRoom(room: string, code: ClientErrorCode, message: string): void {
+    for (const entry of [...this.entries.values()]) {
+      if (entry.room === room) this.fail(entry, code, message, true);
+    }
+  }
+
+  pendingIn(room: string): PendingMessage[] {
+    const pending: PendingMessage[] = [];
+    for (const e of this.entries.values()) {
+      if (e.room !== room) continue;
+      pending.push({
+        clientMsgId: e.clientMsgId,
+        room: e.room,
+        text: e.text,
+        createdAt: e.createdAt,
+        status: e.status,
+        sends: e.sends,
+        ...(e.error ? { error: e.error } : {}),
+      });
+    }
+    return pending;
+  }
+
+  /** The socket is gone: what was in flight may or may not have arrived, so it is sent again. */
+  requeueInFlight(): void {
+    for (const entry of this.entries.values()) {
+      if (entry.status === 'sending') {
+        entry.status = 'queued';
+        this.clearTimer(entry);
+        this.touch(entry.room);
+      }
+    }
+  }
+
+  /** Our own message in the server's ordered stream settles its send. */
+  settleFromStream(message: ChatMessage): void {
+    const own = this.entries.get(message.clientMsgId);
+    if (own && own.room === message.room && message.from.id === this.transport.welcome?.user.id) {
+      // The stream only carries durable messages: this is as good as the ack.
+      this.settle(own, { clientMsgId: own.clientMsgId, room: own.room, id: message.id, duplicate: false });
+    }
+  }
+
+  onAck(frame: ServerFrameOf<'ack'>): void {
+    const entry = this.entries.get(frame.clientMsgId);
+    const store = this.stores.get(frame.room);
+    const welcome = this.transport.welcome;
+    if (entry && store && welcome) {
+      // Show the message right away under its id; its own `msg` may arrive later (then dropped as a
+      // duplicate). It does not move lastId: the stream may still deliver earlier ids.
+      const message: ChatMessage = {
+        id: frame.id,
+        room: frame.room,
+        from: welcome.user,
+        text: entry.text,
+        ts: this.settings.now(),
+        clientMsgId: frame.clientMsgId,
+      };
+      if (store.accept(message)) this.emitter.emit('message', message);
+    }
+    if (entry) {
+      this.settle(entry, {
+        clientMsgId: frame.clientMsgId,
+        room: frame.room,
+        id: frame.id,
+        duplicate: frame.duplicate,
+      });
+      this.emitter.emit('room', { room: frame.room });
+    }
+    this.emitter.emit('ack', frame);
+  }
+
+  /** Handles an error about one of our messages; false when `ref` is not one (a room, maybe). */
+  onError(frame: ServerFrameOf<'error'>): boolean {
+    const entry = frame.ref === undefined ? undefined : this.entries.get(frame.ref);
+    if (!entry) return false;
+    if (RETRYABLE_SEND_ERRORS.has(frame.code)) {
+      this.clearTimer(entry);
+      entry.status = 'queued';
+      entry.notBefore = this.settings.now() + (frame.retryAfterMs ?? this.settings.sendRetryMs);
+      this.touch(entry.room);
+      this.emitter.emit('room', { room: entry.room });
+      this.flushRoom(entry.room);
+    } else {
+      this.fail(entry, frame.code, frame.message, false);
+    }
+    return true;
+  }
+
+  /** Sends what is due in a room, oldest first; a message that must wait holds back the later ones. */
+  flushRoom(room: string): void {
+    const store = this.stores.get(room);
+    if (!store?.joined || !this.transport.isOpen()) return;
+    const now = this.settings.now();
+    let changed = false;
+    for (const entry of this.entries.values()) {
+      if (entry.room !== room || entry.status === 'failed' || entry.status === 'sending') continue;
+      if (entry.notBefore > now) {
+        if (entry.timer === undefined) {
+          entry.timer = this.settings.timers.setTimeout(() => {
+            entry.timer = undefined;
+            this.flushRoom(room);
+          }, entry.notBefore - now);
+        }
+        break;
+      }
+      this.clearTimer(entry);
+      const sent = this.transport.transmit({
+        type: 'send',
+        room,
+        clientMsgId: entry.clientMsgId,
+        text: entry.text,
+      });
+      if (!sent) break;
+      entry.status = 'sending';
+      entry.sends++;
+      changed = true;
+      entry.timer = this.settings.timers.setTimeout(() => {
+        entry.timer = undefined;
+        if (entry.status !== 'sending') return;
+        entry.status = 'queued';
+        this.touch(room);
+        this.flushRoom(room);
+      }, this.settings.ackTimeoutMs);
+    }
+    if (changed) {
+      this.touch(room);
+      this.emitter.emit('room', { room });
+    }
+  }
+
+  private settle(entry: OutboxEntry, result: SendResult): void {
+    this.clearTimer(entry);
+    this.entries.delete(entry.clientMsgId);
+    this.touch(entry.room);
+    entry.resolve(result);
+  }
+
+  /** `remove`: forget it (left, discarded); otherwise keep it as failed for retry()/discard(). */
+  private fail(entry: OutboxEntry, code: ClientErrorCode, message: string, remove: boolean): void {
+    this.clearTimer(entry);
+    if (remove) this.entries.delete(entry.clientMsgId);
+    else {
+      entry.status = 'failed';
+      entry.error = { code, message };
+    }
+    this.touch(entry.room);
+    entry.reject(new ChatClientError(code, message, entry.clientMsgId));
+    this.emitter.emit('room', { room: entry.room });
+  }
+
+  /** Snapshots are cached by room version: a pending change must bump it. */
+  private touch(room: string): void {
+    const store = this.stores.get(room);
+    if (store) store.version++;
+  }
+
+  private clearTimer(entry: OutboxEntry): void {
+    if (entry.timer !== undefined) this.settings.timers.clearTimeout(entry.timer);
+    entry.timer = undefined;
+  }
+}

@@ -1,0 +1,187 @@
+import type { ChatMessage, ClientFrame, ServerFrameOf } from '@chat/protocol';
+import type { Emitter } from './emitter.js';
+import type { Outbox } from './outbox.js';
+import { RoomStore } from './room-store.js';
+import type { Settings } from './settings.js';
+import { ChatClientError, type ChatClientEvents, type JoinResult, type RoomSnapshot } from './types.js';
+
+interface JoinWaiter {
+  resolve: (result: JoinResult) => void;
+  reject: (error: ChatClientError) => void;
+}
+
+/** What rooms need of the transport. */
+export interface RoomTransport {
+  isOpen(): boolean;
+  transmit(frame: ClientFrame): boolean;
+}
+
+/** Join-error codes after which the room is given up. */
+const FATAL_JOIN_ERRORS = new Set<string>(['forbidden_room', 'too_many_rooms', 'bad_frame']);
+
+/**
+ * The rooms the client is in: joining and re-joining them (with `since` = the last id seen),
+ * their messages, presence and snapshots. A room stays here across reconnects until `leave()` or
+ * a refusal for good.
+ */
+export class Rooms {
+  private readonly waiters = new Map<string, JoinWaiter[]>();
+  private readonly snapshots = new Map<string, { version: number; snapshot: RoomSnapshot }>();
+  private names: readonly string[] = [];
+
+  /** `stores` is shared with the outbox, which reads it to know where it may send. */
+  constructor(
+    private readonly settings: Settings,
+    private readonly emitter: Emitter<ChatClientEvents>,
+    private readonly transport: RoomTransport,
+    private readonly outbox: Outbox,
+    private readonly stores: Map<string, RoomStore>,
+  ) {}
+
+  /** In join order; a new array on every change. */
+  get list(): readonly string[] {
+    return this.names;
+  }
+
+  join(room: string): Promise<JoinResult> {
+    return new Promise<JoinResult>((resolve, reject) => {
+      const store = this.stores.get(room);
+      if (store?.joined) {
+        resolve({ room, resumed: true, resync: false });
+        return;
+      }
+      const waiters = this.waiters.get(room) ?? [];
+      waiters.push({ resolve, reject });
+      this.waiters.set(room, waiters);
+      if (!store) {
+        this.stores.set(room, new RoomStore(room, this.settings));
+        this.listChanged();
+        if (this.transport.isOpen()) this.sendJoin(room);
+      }
+    });
+  }
+
+  leave(room: string): void {
+    if (!this.stores.delete(room)) return;
+    this.snapshots.delete(room);
+    if (this.transport.isOpen()) this.transport.transmit({ type: 'leave', room });
+    this.rejectJoin(room, new ChatClientError('left', `left #${room}`, room));
+    this.outbox.failRoom(room, 'left', `left #${room}`);
+    this.listChanged();
+    this.emitter.emit('room', { room });
+  }
+
+  /** The same object until something in the room changes (fits useSyncExternalStore). */
+  snapshot(room: string): RoomSnapshot | undefined {
+    const store = this.stores.get(room);
+    if (!store) return undefined;
+    const cached = this.snapshots.get(room);
+    if (cached && cached.version === store.version) return cached.snapshot;
+    const snapshot: RoomSnapshot = {
+      room,
+      joined: store.joined,
+      messages: store.messages,
+      pending: this.outbox.pendingIn(room),
+      presence: store.presence(),
+      users: store.users(),
+      ...(store.lastId === undefined ? {} : { lastId: store.lastId }),
+    };
+    this.snapshots.set(room, { version: store.version, snapshot });
+    return snapshot;
+  }
+
+  /** A new connection is open: every room is joined again, resuming after its last id. */
+  rejoinAll(): void {
+    for (const room of this.stores.keys()) this.sendJoin(room);
+  }
+
+  /** Joins belong to a connection: after a disconnect no room is joined until it is re-joined. */
+  markDisconnected(): void {
+    for (const store of this.stores.values()) {
+      if (store.joined) {
+        store.joined = false;
+        store.version++;
+      }
+    }
+  }
+
+  notifyAll(): void {
+    for (const room of this.names) this.emitter.emit('room', { room });
+  }
+
+  onJoined(frame: ServerFrameOf<'joined'> | ServerFrameOf<'resync'>, resync: boolean): void {
+    const store = this.stores.get(frame.room);
+    if (!store) return;
+    if (resync) store.reset();
+    for (const m of frame.messages) {
+      store.observe(m.id);
+      this.receive(store, m);
+    }
+    store.setPresence(frame.presence);
+    store.joined = true;
+    store.version++;
+    this.emitPresence(store);
+    const waiters = this.waiters.get(frame.room);
+    this.waiters.delete(frame.room);
+    const resumed = frame.type === 'joined' && frame.resumed;
+    for (const w of waiters ?? []) w.resolve({ room: frame.room, resumed, resync });
+    this.emitter.emit('room', { room: frame.room });
+    this.outbox.flushRoom(frame.room);
+  }
+
+  onMessage(message: ChatMessage): void {
+    const store = this.stores.get(message.room);
+    if (!store) return;
+    store.observe(message.id);
+    this.receive(store, message);
+    this.emitter.emit('room', { room: message.room });
+  }
+
+  onPresence(frame: ServerFrameOf<'presence'>): void {
+    const store = this.stores.get(frame.room);
+    if (!store) return;
+    store.applyPresence(frame.join, frame.leave);
+    this.emitPresence(store);
+    this.emitter.emit('room', { room: frame.room });
+  }
+
+  /** An error frame whose `ref` may name a room we are joining. */
+  onJoinError(frame: ServerFrameOf<'error'>): void {
+    const room = frame.ref;
+    if (room === undefined || !FATAL_JOIN_ERRORS.has(frame.code)) return;
+    const store = this.stores.get(room);
+    if (!store || store.joined) return;
+    this.stores.delete(room);
+    this.snapshots.delete(room);
+    this.rejectJoin(room, new ChatClientError(frame.code, frame.message, room));
+    this.outbox.failRoom(room, frame.code, frame.message);
+    this.listChanged();
+    this.emitter.emit('room', { room });
+  }
+
+  /** A message from the server's ordered stream: settle our own pending send, then de-duplicate. */
+  private receive(store: RoomStore, message: ChatMessage): void {
+    this.outbox.settleFromStream(message);
+    if (store.accept(message)) this.emitter.emit('message', message);
+  }
+
+  private sendJoin(room: string): void {
+    const since = this.stores.get(room)?.lastId;
+    this.transport.transmit(since === undefined ? { type: 'join', room } : { type: 'join', room, since });
+  }
+
+  private rejectJoin(room: string, error: ChatClientError): void {
+    const waiters = this.waiters.get(room);
+    this.waiters.delete(room);
+    for (const w of waiters ?? []) w.reject(error);
+  }
+
+  private emitPresence(store: RoomStore): void {
+    this.emitter.emit('presence', { room: store.name, entries: store.presence(), users: store.users() });
+  }
+
+  private listChanged(): void {
+    this.names = [...this.stores.keys()];
+    this.emitter.emit('rooms', this.names);
+  }
+}
