@@ -1,0 +1,90 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { chartDir, helm, scenarios, template } from './helm.js';
+
+const valuesFile = (text: string): string => {
+  const dir = mkdtempSync(join(tmpdir(), 'chat-chart-'));
+  const file = join(dir, 'values.yaml');
+  writeFileSync(file, text);
+  return file;
+};
+
+describe('helm lint --strict', () => {
+  it.each(Object.entries(scenarios))('%s values', (_name, files) => {
+    const run = helm(['lint', '--strict', chartDir, ...files.flatMap((f) => ['-f', f])]);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(run.stdout).toContain('0 chart(s) failed');
+    expect(run.stdout).not.toMatch(/\[(WARNING|ERROR)\]/);
+  });
+
+  it('fails for values the schema rejects', () => {
+    const run = helm([
+      'lint',
+      '--strict',
+      chartDir,
+      '-f',
+      valuesFile('replicaCount: "three"\nunknownKey: 1\n'),
+    ]);
+    expect(run.code).not.toBe(0);
+    expect(run.stdout + run.stderr).toMatch(/replicaCount/);
+  });
+});
+
+describe('values.schema.json rejects', () => {
+  const rejected = (args: {
+    set?: Record<string, string | number | boolean>;
+    setString?: Record<string, string>;
+  }) => {
+    const run = template(args);
+    expect(run.code, run.stdout.slice(0, 200)).not.toBe(0);
+    return run.stderr;
+  };
+
+  it('a wrong type (string for an integer)', () => {
+    expect(rejected({ setString: { replicaCount: 'three' } })).toMatch(/replicaCount/);
+    expect(rejected({ setString: { 'drain.windowSeconds': 'twenty' } })).toMatch(/windowSeconds/);
+    expect(rejected({ setString: { 'istio.enabled': 'yes' } })).toMatch(/istio/);
+  });
+
+  it('an unknown key, at the top level and nested', () => {
+    expect(rejected({ set: { replicaCont: 3 } })).toMatch(/replicaCont/);
+    expect(rejected({ set: { 'autoscaling.hpa.enable': true } })).toMatch(/enable/);
+    expect(rejected({ set: { 'server.limits.maxConnection': 5 } })).toMatch(/maxConnection/);
+  });
+
+  it('a literal token secret (there is no such value)', () => {
+    expect(rejected({ set: { 'auth.tokenSecret': 'a'.repeat(40) } })).toMatch(/tokenSecret/);
+  });
+
+  it('running as root or with a writable root filesystem', () => {
+    expect(rejected({ set: { 'securityContext.runAsNonRoot': false } })).toMatch(/runAsNonRoot/);
+    expect(rejected({ set: { 'podSecurityContext.runAsUser': 0 } })).toMatch(/runAsUser/);
+    expect(rejected({ set: { 'securityContext.readOnlyRootFilesystem': false } })).toMatch(
+      /readOnlyRootFilesystem/,
+    );
+  });
+
+  it('values that would break the drain or the mesh', () => {
+    expect(rejected({ set: { 'drain.shutdownMarginSeconds': 0 } })).toMatch(/shutdownMarginSeconds/);
+    expect(rejected({ set: { 'autoscaling.scaleDown.pods': 3 } })).toMatch(/pods/);
+    expect(rejected({ set: { 'istio.virtualService.retryOn': 'connect-failure' } })).toMatch(/retryOn/);
+    expect(rejected({ set: { 'service.portName': 'ws' } })).toMatch(/portName/);
+    expect(rejected({ set: { 'redis.url': 'http://redis:6379' } })).toMatch(/url/);
+    expect(
+      rejected({ set: { 'server.extraEnv[0].name': 'TOKEN_SECRET', 'server.extraEnv[0].value': 'x' } }),
+    ).toMatch(/extraEnv/);
+  });
+
+  it('accepts the documented alternatives', () => {
+    for (const set of [
+      { 'service.appProtocol': 'kubernetes.io/ws' },
+      { 'istio.peerAuthentication.mode': 'PERMISSIVE', 'istio.enabled': true },
+      { 'image.digest': `sha256:${'a'.repeat(64)}` },
+    ]) {
+      const run = template({ set });
+      expect(run.code, run.stderr).toBe(0);
+    }
+  });
+});
