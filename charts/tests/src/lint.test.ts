@@ -78,11 +78,12 @@ describe('values.schema.json rejects', () => {
   });
 
   it('accepts the documented alternatives', () => {
-    for (const set of [
+    const alternatives: Record<string, string | number | boolean>[] = [
       { 'service.appProtocol': 'kubernetes.io/ws' },
       { 'istio.peerAuthentication.mode': 'PERMISSIVE', 'istio.enabled': true },
       { 'image.digest': `sha256:${'a'.repeat(64)}` },
-    ]) {
+    ];
+    for (const set of alternatives) {
       const run = template({ set });
       expect(run.code, run.stderr).toBe(0);
     }
