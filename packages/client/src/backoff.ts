@@ -30,6 +30,16 @@ export function backoffDelay(attempt: number, baseMs: number, capMs: number, ran
   return Math.floor(clamp01(random()) * ceiling);
 }
 
+/**
+ * A server's "try again after" hint, capped, plus up to `baseMs` of jitter: clients told the same
+ * thing at the same moment (an outage, a limit) should not all come back in the same instant.
+ */
+export function hintedDelay(hintMs: number, options: BackoffOptions, random: () => number): number {
+  return (
+    Math.min(hintMs, options.slowCapMs) + Math.floor(clamp01(random()) * Math.min(options.baseMs, hintMs))
+  );
+}
+
 export type ReconnectPlan =
   | { action: 'stay-closed'; message: string }
   | {
@@ -70,11 +80,7 @@ export function planReconnect(
       };
     }
     case 'reconnect-after-hint': {
-      const delayMs =
-        hint === undefined
-          ? slow()
-          : Math.min(hint, options.slowCapMs) +
-            Math.floor(clamp01(random()) * Math.min(options.baseMs, hint));
+      const delayMs = hint === undefined ? slow() : hintedDelay(hint, options, random);
       return { action, message, delayMs, nextAttempt: attempt + 1, refreshToken: false };
     }
     case 'reconnect-slow':

@@ -1,4 +1,5 @@
 import type { ChatMessage, ClientFrame, ServerFrameOf } from '@chat/protocol';
+import { hintedDelay } from './backoff.js';
 import type { Emitter } from './emitter.js';
 import type { Outbox } from './outbox.js';
 import { RoomStore } from './room-store.js';
@@ -18,6 +19,14 @@ export interface RoomTransport {
 
 /** Join-error codes after which the room is given up. */
 const FATAL_JOIN_ERRORS = new Set<string>(['forbidden_room', 'too_many_rooms', 'bad_frame']);
+/** Join-error codes after which the join is asked again on the same socket. */
+const RETRYABLE_JOIN_ERRORS = new Set<string>(['unavailable', 'rate_limited', 'internal']);
+
+interface JoinRetry {
+  timer: unknown;
+  /** Refusals in a row on this socket; without a server hint the wait doubles with each. */
+  refusals: number;
+}
 
 /**
  * The rooms the client is in: joining and re-joining them (with `since` = the last id seen),
@@ -27,6 +36,7 @@ const FATAL_JOIN_ERRORS = new Set<string>(['forbidden_room', 'too_many_rooms', '
 export class Rooms {
   private readonly waiters = new Map<string, JoinWaiter[]>();
   private readonly snapshots = new Map<string, { version: number; snapshot: RoomSnapshot }>();
+  private readonly retries = new Map<string, JoinRetry>();
   private names: readonly string[] = [];
 
   /** `stores` is shared with the outbox, which reads it to know where it may send. */
@@ -64,6 +74,7 @@ export class Rooms {
   leave(room: string): void {
     if (!this.stores.delete(room)) return;
     this.snapshots.delete(room);
+    this.stopRetry(room);
     if (this.transport.isOpen()) this.transport.transmit({ type: 'leave', room });
     this.rejectJoin(room, new ChatClientError('left', `left #${room}`, room));
     this.outbox.failRoom(room, 'left', `left #${room}`);
@@ -97,6 +108,8 @@ export class Rooms {
 
   /** Joins belong to a connection: after a disconnect no room is joined until it is re-joined. */
   markDisconnected(): void {
+    // The next socket re-joins every room anyway, and its refusals start from scratch.
+    for (const room of [...this.retries.keys()]) this.stopRetry(room);
     for (const store of this.stores.values()) {
       if (store.joined) {
         store.joined = false;
@@ -120,6 +133,7 @@ export class Rooms {
     store.setPresence(frame.presence);
     store.joined = true;
     store.version++;
+    this.stopRetry(frame.room);
     this.emitPresence(store);
     const waiters = this.waiters.get(frame.room);
     this.waiters.delete(frame.room);
@@ -148,11 +162,18 @@ export class Rooms {
   /** An error frame whose `ref` may name a room we are joining. */
   onJoinError(frame: ServerFrameOf<'error'>): void {
     const room = frame.ref;
-    if (room === undefined || !FATAL_JOIN_ERRORS.has(frame.code)) return;
+    if (room === undefined) return;
     const store = this.stores.get(room);
     if (!store || store.joined) return;
+    if (RETRYABLE_JOIN_ERRORS.has(frame.code)) this.retryJoin(room, frame.retryAfterMs);
+    else if (FATAL_JOIN_ERRORS.has(frame.code)) this.drop(room, frame);
+  }
+
+  /** A refused room is given up: its join and its pending messages fail with the server's code. */
+  private drop(room: string, frame: ServerFrameOf<'error'>): void {
     this.stores.delete(room);
     this.snapshots.delete(room);
+    this.stopRetry(room);
     this.rejectJoin(room, new ChatClientError(frame.code, frame.message, room));
     this.outbox.failRoom(room, frame.code, frame.message);
     this.listChanged();
@@ -163,6 +184,35 @@ export class Rooms {
   private receive(store: RoomStore, message: ChatMessage): void {
     this.outbox.settleFromStream(message);
     if (store.accept(message)) this.emitter.emit('message', message);
+  }
+
+  /**
+   * The server could not serve the join just now (its storage is down, or a limit): the socket is
+   * fine, so the join is asked again on it rather than left until a reconnect that may not come.
+   * The join promise stays pending meanwhile.
+   */
+  private retryJoin(room: string, retryAfterMs: number | undefined): void {
+    const retry = this.retries.get(room) ?? { timer: undefined, refusals: 0 };
+    // One join in flight per room: a second refusal before the retry went out changes nothing.
+    if (retry.timer !== undefined) return;
+    retry.refusals++;
+    const { backoff, sendRetryMs } = this.settings;
+    const wait = retryAfterMs ?? Math.min(backoff.capMs, sendRetryMs * 2 ** (retry.refusals - 1));
+    retry.timer = this.settings.timers.setTimeout(
+      () => {
+        retry.timer = undefined;
+        const store = this.stores.get(room);
+        if (store && !store.joined && this.transport.isOpen()) this.sendJoin(room);
+      },
+      hintedDelay(wait, backoff, this.settings.random),
+    );
+    this.retries.set(room, retry);
+  }
+
+  private stopRetry(room: string): void {
+    const retry = this.retries.get(room);
+    if (retry?.timer !== undefined) this.settings.timers.clearTimeout(retry.timer);
+    this.retries.delete(room);
   }
 
   private sendJoin(room: string): void {

@@ -63,7 +63,11 @@ export interface ChatClientOptions {
   healthyAfterMs?: number;
   /** An in-flight message without an ack after this long is resent (same clientMsgId). Default 10 s. */
   ackTimeoutMs?: number;
-  /** Retry delay for a send refused as `unavailable` without a `retryAfterMs`. Default 1 s. */
+  /**
+   * Retry delay for a send or a join refused as retryable (`unavailable`...) without a
+   * `retryAfterMs`; a join refused again waits twice as long each time, up to `backoff.capMs`.
+   * Default 1 s.
+   */
   sendRetryMs?: number;
   /** Messages kept per room; 0 keeps none (events still fire). Default 500. */
   history?: number;

@@ -18,7 +18,8 @@ import { type WebSocket, WebSocketServer } from 'ws';
 /**
  * A minimal, controllable chat server for the client's tests: it speaks the protocol (welcome,
  * heartbeat, join with `since`, send/ack with idempotency, presence, msg fan-out) and lets a test
- * refuse upgrades, close with any code, drop sockets, go silent, and hold, drop or refuse sends.
+ * refuse upgrades, close with any code, drop sockets, go silent, hold, drop or refuse sends, and
+ * refuse joins.
  */
 
 export type SendBehaviour =
@@ -33,6 +34,14 @@ export type SendBehaviour =
   /** Ignore the frame (lost in transit). */
   | 'drop'
   /** Answer with an error frame about this clientMsgId. */
+  | { error: ErrorFrame['code']; retryAfterMs?: number };
+
+export type JoinBehaviour =
+  /** Join (or resume) the room (the default). */
+  | 'join'
+  /** Ignore the frame (lost in transit). */
+  | 'drop'
+  /** Answer with an error frame about this room, as the real server does when Redis is down. */
   | { error: ErrorFrame['code']; retryAfterMs?: number };
 
 export interface FakeServerOptions {
@@ -102,6 +111,8 @@ export class FakeServer {
   readonly forbiddenRooms = new Set<string>();
   /** The next join with `since` gets a resync instead (reason trimmed). */
   resyncNext = false;
+  /** Decides what happens to each `join` (after forbiddenRooms); called once per join frame. */
+  joinBehaviour: (frame: ClientFrameOf<'join'>, conn: FakeConnection) => JoinBehaviour = () => 'join';
   /** Decides what happens to each `send`; called once per received send frame. */
   sendBehaviour: (frame: ClientFrameOf<'send'>, conn: FakeConnection) => SendBehaviour = () => 'ack';
   /** False: new connections get no welcome (an attempt that hangs after the upgrade). */
@@ -325,6 +336,18 @@ export class FakeServer {
   private onJoin(conn: FakeConnection, frame: ClientFrameOf<'join'>): void {
     if (this.forbiddenRooms.has(frame.room)) {
       conn.send({ type: 'error', code: 'forbidden_room', message: 'no entry', ref: frame.room });
+      return;
+    }
+    const behaviour = this.joinBehaviour(frame, conn);
+    if (behaviour === 'drop') return;
+    if (typeof behaviour === 'object') {
+      conn.send({
+        type: 'error',
+        code: behaviour.error,
+        message: `join refused: ${behaviour.error}`,
+        ref: frame.room,
+        ...(behaviour.retryAfterMs === undefined ? {} : { retryAfterMs: behaviour.retryAfterMs }),
+      });
       return;
     }
     const room = this.room(frame.room);
