@@ -11,6 +11,12 @@ export const REFRESH_AFTER_FAILURES = 2;
 
 const STORAGE_KEY = 'chat.session';
 
+/**
+ * The user ids the server issues (USER_ID_PATTERN in apps/server/src/auth/tokens.ts). Anything
+ * else is not sent back: the server would refuse the whole request, and a new id beats no token.
+ */
+const USER_ID = /^u_[A-Za-z0-9_-]{6,40}$/;
+
 export class TokenError extends Error {
   override readonly name = 'TokenError';
   constructor(
@@ -21,14 +27,23 @@ export class TokenError extends Error {
   }
 }
 
-/** POST /api/token {name} → TokenResponse (the development token endpoint). */
-export async function requestToken(name: string, signal?: AbortSignal): Promise<TokenResponse> {
+export interface TokenRequestOptions {
+  /** A user id from an earlier token: the new token is for the same user. */
+  id?: string | undefined;
+  signal?: AbortSignal;
+}
+
+/** POST /api/token {name, id?} → TokenResponse (the development token endpoint). */
+export async function requestToken(
+  name: string,
+  { id, signal }: TokenRequestOptions = {},
+): Promise<TokenResponse> {
   let res: Response;
   try {
     res = await fetch(TOKEN_PATH, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ name }),
+      body: JSON.stringify(id !== undefined && USER_ID.test(id) ? { name, id } : { name }),
       ...(signal ? { signal } : {}),
     });
   } catch (err) {
@@ -47,6 +62,9 @@ export async function requestToken(name: string, signal?: AbortSignal): Promise<
  * The signed-in user's token, kept in memory and in sessionStorage (so a reload keeps the tab
  * signed in, and nothing outlives the tab). `getToken` hands the cached token to the chat client
  * while it is fresh and asks for a new one when it is near expiry or the server refused it.
+ *
+ * Every refresh asks for the user id of the first token: the server would otherwise mint a new
+ * user, and the tab's own messages would stop showing as its own.
  */
 export class TokenSession {
   private current: TokenResponse;
@@ -55,9 +73,11 @@ export class TokenSession {
   constructor(
     readonly name: string,
     initial: TokenResponse,
+    /** The first token's user id, kept even if a refresh came back with another. */
+    readonly userId: string = initial.user.id,
   ) {
     this.current = initial;
-    save(name, initial);
+    save(name, userId, initial);
   }
 
   get user(): TokenResponse['user'] {
@@ -72,7 +92,9 @@ export class TokenSession {
       const stored: unknown = JSON.parse(raw);
       if (!isRecord(stored) || typeof stored.name !== 'string' || !isTokenResponse(stored.token))
         return undefined;
-      return new TokenSession(stored.name, stored.token);
+      // Sessions stored before the id was kept: the current token's user is the best we have.
+      const userId = typeof stored.userId === 'string' ? stored.userId : stored.token.user.id;
+      return new TokenSession(stored.name, stored.token, userId);
     } catch {
       return undefined;
     }
@@ -89,18 +111,18 @@ export class TokenSession {
   getToken = async ({ forceRefresh, failedBeforeOpen }: TokenRequest): Promise<string> => {
     const fresh = this.current.expiresAt - Date.now() > REFRESH_MARGIN_MS;
     if (!forceRefresh && fresh && failedBeforeOpen < REFRESH_AFTER_FAILURES) return this.current.token;
-    this.inflight ??= requestToken(this.name).finally(() => {
+    this.inflight ??= requestToken(this.name, { id: this.userId }).finally(() => {
       this.inflight = undefined;
     });
     this.current = await this.inflight;
-    save(this.name, this.current);
+    save(this.name, this.userId, this.current);
     return this.current.token;
   };
 }
 
-function save(name: string, token: TokenResponse): void {
+function save(name: string, userId: string, token: TokenResponse): void {
   try {
-    sessionStorage.setItem(STORAGE_KEY, JSON.stringify({ name, token }));
+    sessionStorage.setItem(STORAGE_KEY, JSON.stringify({ name, userId, token }));
   } catch {
     // Private mode or storage disabled: the session simply lives in memory only.
   }
