@@ -215,6 +215,46 @@ describe('drain timing: one set of values drives the pod and the server', () => 
   });
 });
 
+describe('numbers', () => {
+  it('large values render as integers, never in exponent notation (Helm reads numbers as floats)', () => {
+    const run = template({
+      set: {
+        'server.limits.sendBufferLimitBytes': 16_777_216,
+        'server.limits.maxConnections': 3_000_000,
+        'server.history.idempotencyTtlSeconds': 2_592_000,
+        'autoscaling.hpa.enabled': true,
+        'autoscaling.targetConnectionsPerPod': 1_500_000,
+        'istio.enabled': true,
+        'istio.destinationRule.maxConnections': 2_000_000,
+      },
+    });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).not.toMatch(/\de\+\d/);
+    expect(run.stdout).toContain('SEND_BUFFER_LIMIT_BYTES: "16777216"');
+    expect(run.stdout).toContain('averageValue: "1500000"');
+    expect(run.stdout).toMatch(/maxConnections: 2000000$/m);
+  });
+
+  it('every server setting in the ConfigMap is a decimal integer, a boolean or a plain string', () => {
+    const strings = [
+      'NODE_ENV',
+      'HOST',
+      'LOG_LEVEL',
+      'REDIS_URL',
+      'REDIS_PREFIX',
+      'TOKEN_ISSUER',
+      'TOKEN_AUDIENCE',
+      'ALLOWED_ORIGINS',
+    ];
+    for (const name of names) {
+      for (const [key, value] of Object.entries(configOf(rendered[name]))) {
+        if (['DEV_TOKENS', 'TRUST_PROXY'].includes(key)) expect(value, key).toMatch(/^(true|false)$/);
+        else if (!strings.includes(key)) expect(value, key).toMatch(/^\d+$/);
+      }
+    }
+  });
+});
+
 describe('probes, rollout and identity', () => {
   it('startup and liveness on /livez, readiness on /readyz, all on the http port', () => {
     const c = server(rendered.default);
