@@ -193,6 +193,8 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
   });
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   let url = '';
+  // Never leave a child behind: kill it if it does not come up in time.
+  const startTimer = setTimeout(() => proc.kill('SIGKILL'), 20_000);
   for await (const line of createInterface({ input: proc.stdout })) {
     const m = /chat ready at (http:\/\/[^"\s]+)/.exec(line);
     if (m?.[1]) {
@@ -200,8 +202,12 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
       break;
     }
   }
+  clearTimeout(startTimer);
   proc.stdout.resume(); // keep draining logs so the child never blocks on a full pipe
-  if (!url) throw new Error('server process did not start');
+  if (!url) {
+    proc.kill('SIGKILL');
+    throw new Error('server process did not start');
+  }
   return {
     url,
     wsUrl: `${url.replace('http', 'ws')}/ws`,

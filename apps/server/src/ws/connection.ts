@@ -1,7 +1,8 @@
+import type { Socket } from 'node:net';
 import { CloseCode, type ErrorCode, encodeCloseReason, type Member } from '@chat/protocol';
 import type { WebSocket } from 'ws';
 import type { VerifiedUser } from '../auth/tokens.js';
-import { errorFrame } from './frames.js';
+import { errorFrame, framePayload } from './frames.js';
 import { TokenBucket, WindowCounter } from './rate-limit.js';
 
 export type RoomState = 'joining' | 'live';
@@ -34,6 +35,12 @@ export class Conn {
   draining = false;
   private idle: (() => void) | undefined;
   private readonly closed: Promise<void>;
+  /**
+   * The TCP socket under `ws`, for writing pre-built frames. Only used when no extension
+   * (permessage-deflate) was negotiated: then ws's sender never queues, writes to the socket
+   * in call order, and frames written here interleave correctly with ws.send().
+   */
+  private readonly raw: Socket | undefined;
 
   readonly user: Member;
   /** Rooms the token allows; undefined means every room. */
@@ -54,6 +61,11 @@ export class Conn {
     this.bucket = new TokenBucket(limits.ratePerS, limits.rateBurst, now);
     this.lastSeen = now;
     this.closed = new Promise((resolve) => ws.once('close', () => resolve()));
+    const socket = (ws as unknown as { _socket?: unknown })._socket;
+    this.raw =
+      ws.extensions === '' && typeof (socket as Socket | undefined)?.write === 'function'
+        ? (socket as Socket)
+        : undefined;
   }
 
   get open(): boolean {
@@ -64,6 +76,25 @@ export class Conn {
   send(data: string | Buffer): boolean {
     if (this.closing || this.ws.readyState !== this.ws.OPEN) return false;
     this.ws.send(data, TEXT);
+    if (this.ws.bufferedAmount > this.limits.sendBufferLimit) {
+      this.close(CloseCode.TryAgainLater, 'slow consumer: too much unread data');
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * Queues complete frames built once per pod (textFrame): `data` is their bytes back to back,
+   * written with one write; `frames` are the same frames one by one, for the ws.send() fallback.
+   */
+  sendFrames(data: Buffer, frames: readonly Buffer[]): boolean {
+    if (this.closing || this.ws.readyState !== this.ws.OPEN) return false;
+    if (this.raw) {
+      if (!this.raw.writable) return false;
+      this.raw.write(data);
+    } else {
+      for (const f of frames) this.ws.send(framePayload(f), TEXT);
+    }
     if (this.ws.bufferedAmount > this.limits.sendBufferLimit) {
       this.close(CloseCode.TryAgainLater, 'slow consumer: too much unread data');
       return false;

@@ -43,6 +43,35 @@ export function frame(f: ServerFrame): string {
   return JSON.stringify(f);
 }
 
+/**
+ * A complete server-to-client WebSocket text frame (RFC 6455 §5.2: FIN, opcode 1, no mask,
+ * 7/16/64-bit length, payload) in one Buffer. A fanned-out message is framed once per pod
+ * and the same bytes are written to every socket, so no socket frames or copies it again.
+ */
+export function textFrame(text: string): Buffer {
+  const len = Buffer.byteLength(text);
+  const head = len < 126 ? 2 : len < 65536 ? 4 : 10;
+  const buf = Buffer.allocUnsafe(head + len);
+  buf[0] = 0x81;
+  if (len < 126) buf[1] = len;
+  else if (len < 65536) {
+    buf[1] = 126;
+    buf.writeUInt16BE(len, 2);
+  } else {
+    buf[1] = 127;
+    buf.writeUInt32BE(Math.floor(len / 2 ** 32), 2);
+    buf.writeUInt32BE(len >>> 0, 6);
+  }
+  buf.write(text, head, 'utf8');
+  return buf;
+}
+
+/** The payload of a frame built by textFrame (a view, not a copy). */
+export function framePayload(frame: Buffer): Buffer {
+  const len7 = (frame[1] ?? 0) & 0x7f;
+  return frame.subarray(len7 < 126 ? 2 : len7 === 126 ? 4 : 10);
+}
+
 /** Milliseconds part of a stream id: when Redis (or the memory broker) stored the message. */
 export function idTime(id: string): number {
   return Number(id.slice(0, id.indexOf('-')));

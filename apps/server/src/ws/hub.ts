@@ -4,7 +4,7 @@ import type { Broker, BrokerListener, PresenceDelta } from '../broker/types.js';
 import type { Config } from '../config.js';
 import type { Metrics } from '../metrics.js';
 import type { Conn } from './connection.js';
-import { frame, idTime, joinedFrame, msgFrame, resyncFrame } from './frames.js';
+import { frame, framePayload, idTime, joinedFrame, msgFrame, resyncFrame, textFrame } from './frames.js';
 import { TokenBucket } from './rate-limit.js';
 import { Room } from './room.js';
 
@@ -12,9 +12,18 @@ const PRESENCE_FLUSH_MS = 50;
 const CATCH_UP_RETRY_MS = 1000;
 const UNAVAILABLE_RETRY_MS = 1000;
 
+/** A fanned-out message waiting for the end of this event-loop turn. */
+interface Outgoing {
+  id: string;
+  /** The complete WebSocket frame (textFrame), built once per pod. */
+  frame: Buffer;
+}
+
 /**
  * Rooms and sockets of this pod, and the bridge to the broker. Each fanned-out message is
- * encoded once per pod (one Buffer shared by every socket of the room).
+ * encoded and framed once per pod; the messages of a room that arrive in the same event-loop
+ * turn (one read from the subscriber connection usually carries many under load) go to each
+ * socket as one write, so the syscalls per delivery fall as the load grows.
  */
 export class Hub implements BrokerListener {
   readonly conns = new Set<Conn>();
@@ -25,6 +34,9 @@ export class Hub implements BrokerListener {
    * messages, so live messages up to the id already sent are skipped for them (by room).
    */
   private readonly floors = new Map<Room, Map<Conn, string>>();
+  /** Messages per room not yet written to the sockets; flushed at the end of the turn (setImmediate). */
+  private readonly outgoing = new Map<Room, Outgoing[]>();
+  private flushScheduled = false;
   /** One message bucket per user on this pod, shared by all of the user's sockets. */
   private readonly users = new Map<string, { bucket: TokenBucket; sockets: number }>();
 
@@ -114,6 +126,9 @@ export class Hub implements BrokerListener {
       for (const f of buffered)
         if (lastSent === undefined || compareIds(f.id, lastSent) > 0) conn.send(f.data);
       room.joining.delete(conn);
+      // Messages still waiting for the flush are in `buffered` (sent above): write them to the
+      // room before this socket is live, so it does not get them twice.
+      this.flushRoom(room);
       if (
         lastSent !== undefined &&
         (room.lastDelivered === undefined || compareIds(lastSent, room.lastDelivered) > 0)
@@ -288,6 +303,7 @@ export class Hub implements BrokerListener {
     if (room.size > 0 || this.rooms.get(room.name) !== room) return;
     this.rooms.delete(room.name);
     this.floors.delete(room);
+    this.outgoing.delete(room);
     this.metrics.rooms.set(this.rooms.size);
     if (room.presenceTimer) clearTimeout(room.presenceTimer);
     this.broker.unsubscribe(room.name).catch((err: unknown) => this.log.warn({ err }, 'unsubscribe failed'));
@@ -296,25 +312,49 @@ export class Hub implements BrokerListener {
   private fanout(room: Room, id: string, body: string): void {
     if (room.lastDelivered !== undefined && compareIds(id, room.lastDelivered) <= 0) return;
     room.lastDelivered = id;
-    const data = Buffer.from(msgFrame(id, body));
-    for (const buffer of room.joining.values()) buffer.push({ id, data });
-    let sent = 0;
+    const data = textFrame(msgFrame(id, body));
+    if (room.joining.size > 0) {
+      const payload = framePayload(data);
+      for (const buffer of room.joining.values()) buffer.push({ id, data: payload });
+    }
+    const queue = this.outgoing.get(room);
+    if (queue) queue.push({ id, frame: data });
+    else this.outgoing.set(room, [{ id, frame: data }]);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flushAll());
+    }
+    this.metrics.fanoutLatency.observe(Math.max(0, Date.now() - idTime(id)) / 1000);
+  }
+
+  private flushAll(): void {
+    this.flushScheduled = false;
+    for (const room of [...this.outgoing.keys()]) this.flushRoom(room);
+  }
+
+  /** Writes the room's waiting messages to its live sockets: one write per socket. */
+  private flushRoom(room: Room): void {
+    const queue = this.outgoing.get(room);
+    if (!queue) return;
+    this.outgoing.delete(room);
+    const frames = queue.map((m) => m.frame);
+    const data = frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames);
     const floors = this.floors.get(room);
-    if (floors) {
-      for (const conn of room.live) {
-        const floor = floors.get(conn);
-        if (floor !== undefined) {
-          const c = compareIds(id, floor);
-          if (c >= 0) this.dropFloor(room, conn); // ids only grow: later ones are all new to it
-          if (c <= 0) continue; // already in its replay
-        }
-        if (conn.send(data)) sent++;
+    let sent = 0;
+    for (const conn of room.live) {
+      const floor = floors?.get(conn);
+      if (floor === undefined) {
+        if (conn.sendFrames(data, frames)) sent += frames.length;
+        continue;
       }
-    } else {
-      for (const conn of room.live) if (conn.send(data)) sent++;
+      // Went live with a replay ahead of this pod's live stream: skip what it already has.
+      for (const m of queue) {
+        const c = compareIds(m.id, floor);
+        if (c >= 0) this.dropFloor(room, conn); // ids only grow: later ones are all new to it
+        if (c > 0 && conn.sendFrames(m.frame, [m.frame])) sent++;
+      }
     }
     this.metrics.framesOut.inc(sent);
-    this.metrics.fanoutLatency.observe(Math.max(0, Date.now() - idTime(id)) / 1000);
   }
 
   private dropFloor(room: Room, conn: Conn): void {
@@ -335,6 +375,7 @@ export class Hub implements BrokerListener {
         // More was missed than history keeps: tell every member to start over from the latest page.
         const page = await this.broker.latest(room.name, this.config.HISTORY_PAGE);
         const data = resyncFrame(room.name, result.reason, page, [...room.presence.values()]);
+        this.flushRoom(room);
         for (const conn of room.live) conn.send(data);
         room.lastDelivered = page.at(-1)?.id ?? room.lastDelivered;
       }
