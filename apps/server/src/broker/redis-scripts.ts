@@ -1,3 +1,5 @@
+import type { Result } from 'ioredis';
+
 /**
  * Lua run atomically inside Redis. Appending and publishing in one script is what makes
  * live delivery arrive in id order on every pod: two pods appending at once can never
@@ -55,3 +57,43 @@ redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[1], ARGV[1])
 return removed
 `;
+
+/** Typed methods for the scripts above, registered with `defineCommand` by the broker. */
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    chatAppend(
+      stream: string,
+      idemKey: string,
+      body: string,
+      maxLen: number,
+      ttlS: number,
+      channel: string,
+      node: string,
+    ): Result<[string, number], Context>;
+    chatPresenceAdd(
+      hash: string,
+      nodeRooms: string,
+      key: string,
+      entry: string,
+      room: string,
+      channel: string,
+      node: string,
+      delta: string,
+    ): Result<number, Context>;
+    chatPresenceRemove(
+      hash: string,
+      key: string,
+      channel: string,
+      node: string,
+      delta: string,
+    ): Result<number, Context>;
+    chatPresenceReap(
+      nodes: string,
+      nodeRooms: string,
+      node: string,
+      keyPrefix: string,
+      channelPrefix: string,
+      reaper: string,
+    ): Result<number, Context>;
+  }
+}

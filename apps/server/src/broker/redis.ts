@@ -1,5 +1,6 @@
 import { compareIds, type PresenceEntry, ZERO_ID } from '@chat/protocol';
-import type { Redis, Result } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { parsePresenceDelta, parsePresenceEntry, streamInfo, toStored } from './redis-codec.js';
 import { APPEND, PRESENCE_ADD, PRESENCE_REAP, PRESENCE_REMOVE } from './redis-scripts.js';
 import type {
   AppendResult,
@@ -10,45 +11,6 @@ import type {
   RangeResult,
   StoredMessage,
 } from './types.js';
-
-declare module 'ioredis' {
-  interface RedisCommander<Context> {
-    chatAppend(
-      stream: string,
-      idemKey: string,
-      body: string,
-      maxLen: number,
-      ttlS: number,
-      channel: string,
-      node: string,
-    ): Result<[string, number], Context>;
-    chatPresenceAdd(
-      hash: string,
-      nodeRooms: string,
-      key: string,
-      entry: string,
-      room: string,
-      channel: string,
-      node: string,
-      delta: string,
-    ): Result<number, Context>;
-    chatPresenceRemove(
-      hash: string,
-      key: string,
-      channel: string,
-      node: string,
-      delta: string,
-    ): Result<number, Context>;
-    chatPresenceReap(
-      nodes: string,
-      nodeRooms: string,
-      node: string,
-      keyPrefix: string,
-      channelPrefix: string,
-      reaper: string,
-    ): Result<number, Context>;
-  }
-}
 
 export interface RedisBrokerOptions extends BrokerOptions {
   /** Commands and scripts. Created by the caller and handed over: the broker closes it. */
@@ -312,53 +274,6 @@ export class RedisBroker implements Broker {
   }
   private channel(room: string): string {
     return `${this.channelPrefix}${room}`;
-  }
-}
-
-function streamInfo(info: unknown): Map<string, unknown> {
-  const map = new Map<string, unknown>();
-  if (!Array.isArray(info)) return map;
-  for (let i = 0; i + 1 < info.length; i += 2) map.set(String(info[i]), info[i + 1]);
-  return map;
-}
-
-function toStored(rows: unknown): StoredMessage[] {
-  if (!Array.isArray(rows)) return [];
-  const out: StoredMessage[] = [];
-  for (const row of rows as [string, string[]][]) {
-    const fields = row[1];
-    const i = fields.indexOf('b');
-    const body = i >= 0 ? fields[i + 1] : undefined;
-    if (body !== undefined) out.push({ id: row[0], body });
-  }
-  return out;
-}
-
-function isPresenceEntry(v: unknown): v is PresenceEntry {
-  if (typeof v !== 'object' || v === null) return false;
-  const o = v as Record<string, unknown>;
-  return typeof o.key === 'string' && typeof o.id === 'string' && typeof o.name === 'string';
-}
-
-function parsePresenceEntry(json: string): PresenceEntry | undefined {
-  try {
-    const v: unknown = JSON.parse(json);
-    return isPresenceEntry(v) ? { key: v.key, id: v.id, name: v.name } : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function parsePresenceDelta(json: string): PresenceDelta | undefined {
-  try {
-    const v: unknown = JSON.parse(json);
-    if (typeof v !== 'object' || v === null) return undefined;
-    const o = v as Record<string, unknown>;
-    if (isPresenceEntry(o.join)) return { join: o.join };
-    if (typeof o.leave === 'string') return { leave: o.leave };
-    return undefined;
-  } catch {
-    return undefined;
   }
 }
 
