@@ -44,6 +44,8 @@ export interface RenderOptions {
   namespace?: string;
   /** Include the `helm test` hook documents (templates/tests). */
   includeTests?: boolean;
+  /** Kubernetes version the render assumes (`--kube-version`). */
+  kubeVersion?: string;
 }
 
 function renderArgs(opts: RenderOptions): string[] {
@@ -52,6 +54,7 @@ function renderArgs(opts: RenderOptions): string[] {
   for (const [k, v] of Object.entries(opts.set ?? {})) args.push('--set', `${k}=${String(v)}`);
   for (const [k, v] of Object.entries(opts.setString ?? {})) args.push('--set-string', `${k}=${v}`);
   if (opts.includeTests === false) args.push('--skip-tests');
+  if (opts.kubeVersion) args.push('--kube-version', opts.kubeVersion);
   return args;
 }
 

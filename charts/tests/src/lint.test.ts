@@ -1,8 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { chartDir, helm, scenarios, template } from './helm.js';
+import { chartDir, helm, helmScript, scenarios, template } from './helm.js';
 
 const valuesFile = (text: string): string => {
   const dir = mkdtempSync(join(tmpdir(), 'chat-chart-'));
@@ -87,5 +88,20 @@ describe('values.schema.json rejects', () => {
       const run = template({ set });
       expect(run.code, run.stderr).toBe(0);
     }
+  });
+});
+
+describe('scripts/helm.sh and the supported Kubernetes versions', () => {
+  it('runs Helm from any working directory', () => {
+    const run = spawnSync('bash', [helmScript, 'version', '--short'], { cwd: tmpdir(), encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/^v[34]\.\d+\.\d+/);
+  });
+
+  it('renders for the oldest supported Kubernetes (1.27) and refuses an older one', () => {
+    expect(template({ kubeVersion: '1.27.0' }).code).toBe(0);
+    const old = template({ kubeVersion: '1.26.9' });
+    expect(old.code).not.toBe(0);
+    expect(old.stderr).toMatch(/kubeVersion|incompatible/i);
   });
 });
