@@ -105,3 +105,39 @@ describe('scripts/helm.sh and the supported Kubernetes versions', () => {
     expect(old.stderr).toMatch(/kubeVersion|incompatible/i);
   });
 });
+
+describe('NOTES.txt', () => {
+  const notes = (files: readonly string[]) => {
+    const run = helm([
+      'install',
+      'rel',
+      chartDir,
+      '-n',
+      'chat',
+      '--dry-run=client',
+      ...files.flatMap((f) => ['-f', f]),
+    ]);
+    return { ...run, notes: run.stdout.slice(run.stdout.indexOf('NOTES:')) };
+  };
+
+  it('states the drain numbers, the demo Redis warning and the autoscaler in use', (ctx) => {
+    const byDefault = notes(scenarios.default);
+    // Helm 3 still dials the cluster for --dry-run=client; Helm 4 (what scripts/helm.sh fetches) does not.
+    if (byDefault.code !== 0 && /cluster unreachable/i.test(byDefault.stderr)) {
+      ctx.skip('this Helm needs a cluster to render NOTES.txt');
+    }
+    expect(byDefault.code, byDefault.stderr).toBe(0);
+    expect(byDefault.notes).toContain('DRAIN_WINDOW_MS=20000');
+    expect(byDefault.notes).toContain('terminationGracePeriodSeconds=45');
+    expect(byDefault.notes).toMatch(/WARNING: using the embedded single-pod Redis/);
+    expect(byDefault.notes).toContain('Fixed at 3 replicas');
+    const istio = notes(scenarios['istio-hpa']).notes;
+    expect(istio).toContain('https://chat.example.com/');
+    expect(istio).toContain("seriesQuery: 'chat_connections_active");
+    expect(istio).toMatch(/terminationDrainDuration=55s/);
+    const keda = notes(scenarios.keda).notes;
+    expect(keda).toContain('KEDA ScaledObject');
+    expect(keda).toContain('Secret chat-auth');
+    expect(keda).not.toContain('DEV_TOKENS is on');
+  });
+});
