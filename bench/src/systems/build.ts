@@ -10,6 +10,7 @@ const ENTRIES = {
   worker: 'load/worker.ts',
   'socketio-server': 'systems/socketio-server.ts',
   'bare-server': 'systems/bare-server.ts',
+  'prof-entry': 'systems/prof-entry.ts',
 } as const;
 
 export type Entry = keyof typeof ENTRIES;

@@ -40,8 +40,10 @@ export interface StartOptions {
   pods?: number;
   /** Extra environment for the pods (e.g. NODE_OPTIONS=--cpu-prof for the profile run). */
   env?: Record<string, string>;
-  /** SIGTERM the pods and wait for their exit on stop (so a --cpu-prof profile is written). */
+  /** SIGTERM the pods and wait for their exit on stop. */
   gracefulStop?: boolean;
+  /** Another entry for the chat pods (the profile run wraps the server bundle). */
+  serverEntry?: string;
 }
 
 const require = createRequire(import.meta.url);
@@ -95,6 +97,10 @@ async function startChat(opts: StartOptions): Promise<RunningSystem> {
     env: { ...CHAT_BENCH_ENV, ...opts.env },
     controlApi: false,
     replaceKilled: false,
+    // BENCH_CHAT_SERVER runs another build of the server (a before/after comparison).
+    ...(opts.serverEntry || process.env.BENCH_CHAT_SERVER
+      ? { serverEntry: opts.serverEntry ?? process.env.BENCH_CHAT_SERVER }
+      : {}),
     logLevel: 'warn',
   });
   const pods = (): PodRef[] =>
