@@ -240,8 +240,12 @@ export class Hub implements BrokerListener {
     const ticks = Math.max(1, Math.ceil(windowMs / tickMs));
     const perTick = Math.ceil(conns.length / ticks);
     const closing: Promise<void>[] = [];
-    for (let i = 0; i < conns.length; i += perTick) {
-      if (i > 0) await new Promise((r) => setTimeout(r, tickMs));
+    // Each batch is due at a fixed offset from the start, so late timers (the event loop is
+    // busy while the other pods' clients reconnect) do not stretch the window.
+    const started = performance.now();
+    for (let i = 0, batch = 0; i < conns.length; i += perTick, batch++) {
+      const wait = started + batch * tickMs - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       for (const conn of conns.slice(i, i + perTick)) {
         conn.draining = true; // accept no new sends while waiting for in-flight acks
         closing.push(
