@@ -3,15 +3,26 @@
  * shows progress on the terminal and writes the raw figures as JSON.
  *
  *   tsx src/cli.ts [--smoke] [--systems=chat,socketio,bare] [--workloads=fanout,latency,memory,drain]
- *                  [--workers=N] [--out=results/bench.json] [--wait-quiet] [--report]
+ *                  [--workers=N] [--out=results/bench.json] [--wait-quiet]
+ *                  [--merge="why"]  (replace only these workloads in an existing --out file)
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SystemKind } from './load/protocol.js';
 import { busyProcesses, killTracked, loadAvg, sleep } from './proc.js';
-import { ALL_SYSTEMS, ALL_WORKLOADS, type BenchConfig, FULL, runBench, SMOKE, type Workload } from './run.js';
+import {
+  ALL_SYSTEMS,
+  ALL_WORKLOADS,
+  type BenchConfig,
+  type BenchResult,
+  FULL,
+  runBench,
+  SMOKE,
+  type SystemResult,
+  type Workload,
+} from './run.js';
 
 const BENCH_DIR = fileURLToPath(new URL('../', import.meta.url));
 
@@ -97,7 +108,30 @@ async function main(): Promise<void> {
   );
   const result = await runBench(cfg, log);
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+  const merge = arg('merge');
+  if (merge && existsSync(out)) {
+    // Replace only what was measured now; say so in the file.
+    const old = JSON.parse(readFileSync(out, 'utf8')) as BenchResult;
+    old.reruns ??= [];
+    for (const [kind, sys] of Object.entries(result.systems) as [SystemKind, SystemResult][]) {
+      const target = old.systems[kind] ?? { ...sys, errors: [] };
+      for (const w of cfg.workloads) {
+        if (sys[w] === undefined) continue;
+        Object.assign(target, { [w]: sys[w] });
+        old.reruns.push({
+          system: kind,
+          workload: w,
+          at: result.startedAt,
+          load: result.machine.load.uptime,
+          why: merge,
+        });
+      }
+      target.version = sys.version;
+      target.errors = [...target.errors, ...sys.errors];
+      old.systems[kind] = target;
+    }
+    writeFileSync(out, `${JSON.stringify(old, null, 2)}\n`);
+  } else writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
   log('bench', `wrote ${out}`);
   const failed = Object.values(result.systems).flatMap((s) => s?.errors ?? []);
   if (failed.length > 0) {

@@ -117,6 +117,17 @@ export function machine(): Machine {
 
 /** Other busy processes on the machine (not ours), to tell whether it is quiet enough to measure. */
 export function busyProcesses(minCpuPercent = 20): string[] {
+  // This process and its ancestors (npx, pnpm) are not "other" load.
+  const mine = new Set<number>();
+  for (let pid = process.pid; pid > 1 && !mine.has(pid); ) {
+    mine.add(pid);
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      pid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    } catch {
+      break;
+    }
+  }
   try {
     const out = execFileSync('ps', ['-eo', 'pid,pcpu,comm', '--sort=-pcpu', '--no-headers'], {
       encoding: 'utf8',
@@ -126,7 +137,7 @@ export function busyProcesses(minCpuPercent = 20): string[] {
       .map((l) => l.trim())
       .filter(Boolean)
       .filter((l) => Number(l.split(/\s+/)[1]) >= minCpuPercent)
-      .filter((l) => Number(l.split(/\s+/)[0]) !== process.pid && !/\bps$/.test(l));
+      .filter((l) => !mine.has(Number(l.split(/\s+/)[0])) && !/\bps$/.test(l));
   } catch {
     return [];
   }

@@ -148,9 +148,34 @@ function profileTable(p: ProfileSummary): string {
   ].join('\n');
 }
 
+function beforeAfter(before: BenchResult, after: BenchResult): string {
+  const b = before.systems.chat?.fanout;
+  const a = after.systems.chat?.fanout;
+  if (!a || !b) return '';
+  const rows: string[] = [];
+  const n = Math.max(a.steps.length, b.steps.length);
+  for (let i = 0; i < n; i++) {
+    const x = b.steps[i];
+    const y = a.steps[i];
+    const cell = (s: StepResult | undefined) =>
+      s
+        ? `${fmt(s.latency.p50, 1)} / ${fmt(s.latency.p99, 1)} ms, pods ${s.cpu.pods} cores${s.pass ? '' : ' (over)'}`
+        : '';
+    rows.push(`| ${fmt((x ?? y)?.offeredDeliveriesPerS)} | ${cell(x)} | ${cell(y)} |`);
+  }
+  return [
+    `Fan-out ramp of this server alone, before and after, back to back (load at start: \`${before.machine.load.uptime}\` / \`${after.machine.load.uptime}\`): peak **${fmt(b.peak?.deliveriesPerS)}** -> **${fmt(a.peak?.deliveriesPerS)}** deliveries/s (${ratio(a.peak?.deliveriesPerS, b.peak?.deliveriesPerS)}).`,
+    '',
+    '| offered deliveries/s | before: p50 / p99, pod CPU | after: p50 / p99, pod CPU |',
+    '| ---: | --- | --- |',
+    ...rows,
+  ].join('\n');
+}
+
 export function figures(
   r: BenchResult,
   profiles: { before?: ProfileSummary; after?: ProfileSummary },
+  ramps?: { before: BenchResult; after: BenchResult },
 ): string {
   const c = r.systems.chat;
   const s = r.systems.socketio;
@@ -247,6 +272,7 @@ export function figures(
       '',
     );
   }
+  if (ramps) lines.push('#### Hot path before and after', '', beforeAfter(ramps.before, ramps.after), '');
   if (profiles.before || profiles.after) {
     lines.push('#### CPU profile of the pods under fan-out', '');
     if (profiles.before) lines.push('Before:', '', profileTable(profiles.before), '');
@@ -270,7 +296,13 @@ async function main(): Promise<void> {
   writeFileSync(join(RESULTS, 'memory.svg'), await memoryChart(r));
   const before = readJson<ProfileSummary>(join(RESULTS, 'profile-before.json'));
   const after = readJson<ProfileSummary>(join(RESULTS, 'profile-after.json'));
-  const text = figures(r, { ...(before ? { before } : {}), ...(after ? { after } : {}) });
+  const rb = readJson<BenchResult>(join(RESULTS, 'before', 'chat-fanout-before.json'));
+  const ra = readJson<BenchResult>(join(RESULTS, 'before', 'chat-fanout-after.json'));
+  const text = figures(
+    r,
+    { ...(before ? { before } : {}), ...(after ? { after } : {}) },
+    rb && ra ? { before: rb, after: ra } : undefined,
+  );
   const md = join(BENCH_DIR, 'RESULTS.md');
   const doc = existsSync(md)
     ? readFileSync(md, 'utf8')

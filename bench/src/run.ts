@@ -256,6 +256,8 @@ export interface BenchResult {
   versions: Record<string, string>;
   config: BenchConfig;
   systems: Partial<Record<SystemKind, SystemResult>>;
+  /** Workloads measured again later and merged in (cli --merge), with when and under what load. */
+  reruns?: { system: SystemKind; workload: Workload; at: string; load: string; why: string }[];
 }
 
 export type Log = (line: string, transient?: boolean) => void;
