@@ -76,11 +76,23 @@ export async function fanoutChart(r: BenchResult): Promise<string> {
 
 export async function memoryChart(r: BenchResult): Promise<string> {
   const values: { system: string; level: string; kib: number }[] = [];
+  // Level i of every system is the same target; the largest one differs by a few connections
+  // between systems (each pod's own descriptors), so it is labelled with the range.
+  const perLevel: number[][] = [];
+  for (const s of Object.values(r.systems))
+    for (const [i, l] of (s?.memory?.levels ?? []).entries())
+      perLevel[i] = [...(perLevel[i] ?? []), l.perPod];
+  const label = (i: number) => {
+    const ns = perLevel[i] ?? [];
+    const lo = Math.min(...ns);
+    const hi = Math.max(...ns);
+    return `${i + 1}. ${lo === hi ? fmt(lo) : `${fmt(lo)}-${fmt(hi)}`} per pod`;
+  };
   for (const s of Object.values(r.systems)) {
-    for (const l of s?.memory?.levels ?? []) {
+    for (const [i, l] of (s?.memory?.levels ?? []).entries()) {
       values.push({
         system: NAMES[s?.kind ?? 'chat'],
-        level: `${l.perPod} per pod`,
+        level: label(i),
         kib: Math.round((l.meanBytesPerConn / 1024) * 100) / 100,
       });
     }
@@ -153,10 +165,25 @@ function beforeAfter(before: BenchResult, after: BenchResult): string {
   const a = after.systems.chat?.fanout;
   if (!a || !b) return '';
   const rows: string[] = [];
-  const n = Math.max(a.steps.length, b.steps.length);
-  for (let i = 0; i < n; i++) {
-    const x = b.steps[i];
-    const y = a.steps[i];
+  // Pair the steps by offered rate (and repeat number, a failing step runs twice).
+  const keyed = (steps: StepResult[]) => {
+    const seen = new Map<number, number>();
+    return new Map(
+      steps.map((st) => {
+        const k = (seen.get(st.offeredMsgsPerS) ?? 0) + 1;
+        seen.set(st.offeredMsgsPerS, k);
+        return [`${st.offeredMsgsPerS}#${k}`, st] as const;
+      }),
+    );
+  };
+  const kb = keyed(b.steps);
+  const ka = keyed(a.steps);
+  const keys = [...new Set([...kb.keys(), ...ka.keys()])].sort(
+    (p, q) => Number(p.split('#')[0]) - Number(q.split('#')[0]) || p.localeCompare(q),
+  );
+  for (const key of keys) {
+    const x = kb.get(key);
+    const y = ka.get(key);
     const cell = (s: StepResult | undefined) =>
       s
         ? `${fmt(s.latency.p50, 1)} / ${fmt(s.latency.p99, 1)} ms, pods ${s.cpu.pods} cores${s.pass ? '' : ' (over)'}`
@@ -197,7 +224,7 @@ export function figures(
     `| Node.js | ${m.node} |`,
     `| Redis | ${m.redis} (the harness's settings: appendonly, appendfsync always) |`,
     `| load (\`uptime\`) at start | \`${m.load.uptime}\` |`,
-    `| load at end | \`${r.machineAfter.uptime}\` |`,
+    `| load at end (includes the bench's own pods and load processes) | \`${r.machineAfter.uptime}\` |`,
     '',
     '| system | version |',
     '| --- | --- |',
@@ -208,6 +235,27 @@ export function figures(
     '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
     `| fan-out peak deliveries/s (p99 <= ${r.config.fanout.p99BoundMs} ms, >= ${r.config.fanout.minDeliveredRatio * 100}% delivered) | ${fmt(peak(c))} | ${fmt(peak(s))} | ${fmt(peak(b))} | ${ratio(peak(c), peak(s))} | ${ratio(peak(c), peak(b))} | >= 3x Socket.IO, >= 0.80x bare |`,
   );
+  // Pod CPU per delivery at the highest offered rate every system passed: what a delivery
+  // costs the pods themselves, apart from the load clients that share the cores.
+  const passed = (x: SystemResult | undefined) =>
+    new Set((x?.fanout?.steps ?? []).filter((st) => st.pass).map((st) => st.offeredMsgsPerS));
+  const all = [c, s, b].filter((x) => x?.fanout);
+  const common = [...passed(all[0])].filter((rate) => all.every((x) => passed(x).has(rate)));
+  const rate = Math.max(0, ...common);
+  if (rate > 0) {
+    const us = (x: SystemResult | undefined) => {
+      const st = x?.fanout?.steps.find((y) => y.pass && y.offeredMsgsPerS === rate);
+      return st ? (st.cpu.pods / st.achievedDeliveriesPerS) * 1e6 : undefined;
+    };
+    const loadUs = (x: SystemResult | undefined) => {
+      const st = x?.fanout?.steps.find((y) => y.pass && y.offeredMsgsPerS === rate);
+      return st ? (st.cpu.load / st.achievedDeliveriesPerS) * 1e6 : undefined;
+    };
+    lines.push(
+      `| pod CPU per delivery, µs, at ${fmt(rate)} msg/s (highest step all passed) | ${fmt(us(c), 1)} | ${fmt(us(s), 1)} | ${fmt(us(b), 1)} | ${ratio(us(c), us(s))} | ${ratio(us(c), us(b))} | |`,
+      `| load-client CPU per delivery, µs, same step | ${fmt(loadUs(c), 1)} | ${fmt(loadUs(s), 1)} | ${fmt(loadUs(b), 1)} | | | |`,
+    );
+  }
   const lr = c?.latency ?? s?.latency;
   if (lr) {
     const label = `at ${fmt(lr.msgsPerS)} msg/s = ${fmt(lr.deliveriesPerS)} deliveries/s`;
@@ -238,8 +286,21 @@ export function figures(
       `| drain storm: deliveries checked / messages acked | ${fmt(d?.audit.checked)} / ${fmt(d?.background.acked)} | ${fmt(ds?.audit.checked)} / ${fmt(ds?.background.acked)} | n/a | | | |`,
     );
   }
-  if (maxLevel !== undefined)
-    lines.push('', `The larger memory level is ${fmt(maxLevel)} idle connections per pod.`);
+  if (maxLevel !== undefined) {
+    const each = [c, s, b]
+      .filter((x) => x?.memory)
+      .map((x) => `${x?.label}: ${fmt(x?.memory?.levels.at(-1)?.perPod)}`)
+      .join(', ');
+    lines.push(
+      '',
+      `The larger memory level is the most each pod's 20,000-descriptor limit allows (20,000 minus the descriptors the pod already held, minus 30): ${each} idle connections per pod.`,
+    );
+  }
+  for (const rr of r.reruns ?? [])
+    lines.push(
+      '',
+      `Re-measured: ${NAMES[rr.system]}, ${rr.workload}, at ${rr.at.slice(0, 16).replace('T', ' ')} UTC (load at start \`${rr.load}\`): ${rr.why}.`,
+    );
   lines.push(
     '',
     '![fan-out curve](results/fanout.svg)',
