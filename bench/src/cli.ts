@@ -96,10 +96,12 @@ async function main(): Promise<void> {
     ...(workloads ? { workloads, mode: 'custom' as const } : {}),
     ...(workers ? { workers: Number(workers) } : {}),
   };
-  // A smoke run is a check, not a measurement: its JSON goes to the temp dir.
+  // Only a complete full run replaces results/bench.json by default; a smoke or partial run
+  // is a check, and its JSON goes to the temp dir unless --out says otherwise.
   const out = resolve(
     BENCH_DIR,
-    arg('out') ?? (cfg.mode === 'smoke' ? join(tmpdir(), 'chat-bench-smoke.json') : 'results/bench.json'),
+    arg('out') ??
+      (cfg.mode === 'full' ? 'results/bench.json' : join(tmpdir(), `chat-bench-${cfg.mode}.json`)),
   );
   if (arg('wait-quiet')) await waitQuiet(Number(arg('wait-quiet-min') ?? 30));
   log(

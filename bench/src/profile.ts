@@ -167,6 +167,9 @@ async function main(): Promise<void> {
       i++
     )
       await sleep(200);
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
   } finally {
     await w.all({ t: 'closeAll' }).catch(() => {});
     await w.stop();
