@@ -31,6 +31,8 @@ export interface BenchConfig {
   freshSystems: boolean;
   /** Load processes for fan-out, latency and drain. */
   workers: number;
+  /** Pause after clients joined (presence frames settle) and before the drain audit (last deliveries). */
+  settleMs: number;
   /** Concurrent connection attempts per load process. */
   connectConcurrency: number;
   textPad: number;
@@ -90,6 +92,7 @@ export const FULL: BenchConfig = {
   systems: ALL_SYSTEMS,
   workloads: ALL_WORKLOADS,
   freshSystems: true,
+  settleMs: 1000,
   workers: 4,
   connectConcurrency: 64,
   textPad: 64,
@@ -132,6 +135,7 @@ export const SMOKE: BenchConfig = {
   ...FULL,
   mode: 'smoke',
   freshSystems: false,
+  settleMs: 400,
   workers: 2,
   connectConcurrency: 16,
   fanout: {
@@ -141,13 +145,13 @@ export const SMOKE: BenchConfig = {
     startRate: 20,
     factor: 2,
     maxSteps: 2,
-    warmupMs: 300,
-    stepMs: 1000,
+    warmupMs: 200,
+    stepMs: 800,
     graceMs: 1500,
     p99BoundMs: 1000,
     retryFailed: false,
   },
-  latency: { ...FULL.latency, warmupMs: 300, durationMs: 1000, fallbackRate: 20 },
+  latency: { ...FULL.latency, warmupMs: 200, durationMs: 800, fallbackRate: 20 },
   memory: { ...FULL.memory, levels: [100], workers: 2, settleMs: 300, samples: 1 },
   drain: {
     ...FULL.drain,
@@ -155,8 +159,8 @@ export const SMOKE: BenchConfig = {
     rooms: 6,
     observersPerRoom: 2,
     ratePerPublisher: 4,
-    beforeMs: 500,
-    afterMs: 500,
+    beforeMs: 300,
+    afterMs: 300,
     timeoutMs: 20_000,
   },
 };
@@ -421,7 +425,7 @@ export async function fanout(sys: RunningSystem, cfg: BenchConfig, log: Log): Pr
     const opened = await openGroup(w, spec, cfg.connectConcurrency, log, 'fan-out');
     if (opened.failed > 0) throw new Error(`fan-out: ${opened.failed} clients failed: ${opened.firstError}`);
     log(`fan-out: ${opened.opened} clients in ${f.rooms} rooms of ${f.members} (${opened.ms} ms)`);
-    await sleep(1000);
+    await sleep(cfg.settleMs);
     const steps: StepResult[] = [];
     let rate = f.startRate;
     let retried = false;
@@ -478,7 +482,7 @@ export async function latency(
     const spec = fanGroup(sys, cfg, 'lat');
     const opened = await openGroup(w, spec, cfg.connectConcurrency, log, 'latency');
     if (opened.failed > 0) throw new Error(`latency: ${opened.failed} clients failed: ${opened.firstError}`);
-    await sleep(1000);
+    await sleep(cfg.settleMs);
     log(`latency: ${Math.round(msgsPerS)} msg/s for ${cfg.latency.durationMs / 1000} s...`, true);
     const step = await runStep(sys, w, 1, msgsPerS, {
       rooms: cfg.fanout.rooms,
@@ -613,7 +617,7 @@ export async function drain(sys: RunningSystem, cfg: BenchConfig, log: Log): Pro
     if (v.failed + o.failed > 0)
       throw new Error(`drain: ${v.failed + o.failed} clients failed: ${v.firstError ?? o.firstError}`);
     log(`drain: ${v.opened} clients on ${victim.id}, ${o.opened} observers on the other pods`);
-    await sleep(1000);
+    await sleep(cfg.settleMs);
     await w.all({ t: 'startBackground', tag: 1, ratePerPublisher: d.ratePerPublisher });
     await sleep(d.beforeMs);
     const t0 = nowUs();
@@ -632,7 +636,7 @@ export async function drain(sys: RunningSystem, cfg: BenchConfig, log: Log): Pro
     log(`drain: ${victim.id} exited ${exit.code ?? exit.signal} after ${exit.ms} ms`);
     await sleep(d.afterMs);
     const bgs = await w.all<BackgroundResult>({ t: 'stopBackground', waitAcksMs: 10_000 });
-    await sleep(1500);
+    await sleep(cfg.settleMs * 1.5);
     const ackedParts = await w.all<Record<string, string[]>>({ t: 'acked' });
     const acked: Record<string, string[]> = {};
     for (const part of ackedParts)
