@@ -313,7 +313,7 @@ export function figures(
     lines.push(
       `#### Fan-out steps: ${x.label}`,
       '',
-      `${x.fanout.connections} connections, ${x.fanout.rooms} rooms x ${x.fanout.members} members; a failing step is run once more before it ends the ramp.`,
+      `${x.fanout.connections} connections, ${x.fanout.rooms} rooms x ${x.fanout.members} members; a failing step is run once more before it counts; after the x${r.config.fanout.factor} ramp, ${r.config.fanout.refineSteps ?? 0} steps bisect between the last passing and the failing rate.`,
       '',
       stepsTable(x.fanout.steps),
       '',

@@ -52,6 +52,8 @@ export interface BenchConfig {
     minDeliveredRatio: number;
     /** Run a failing step once more before calling it the end (one noisy second is not the limit). */
     retryFailed: boolean;
+    /** Steps that bisect between the last passing and the first failing rate after the ramp. */
+    refineSteps: number;
   };
   latency: {
     /** Share of this server's fan-out peak (messages/s) used for every system. */
@@ -108,6 +110,7 @@ export const FULL: BenchConfig = {
     p99BoundMs: 100,
     minDeliveredRatio: 0.99,
     retryFailed: true,
+    refineSteps: 2,
   },
   latency: { fraction: 0.5, fallbackRate: 500, warmupMs: 2000, durationMs: 15000 },
   memory: {
@@ -150,6 +153,7 @@ export const SMOKE: BenchConfig = {
     graceMs: 1500,
     p99BoundMs: 1000,
     retryFailed: false,
+    refineSteps: 0,
   },
   latency: { ...FULL.latency, warmupMs: 200, durationMs: 800, fallbackRate: 20 },
   memory: { ...FULL.memory, levels: [100], workers: 2, settleMs: 300, samples: 1 },
@@ -427,22 +431,33 @@ export async function fanout(sys: RunningSystem, cfg: BenchConfig, log: Log): Pr
     log(`fan-out: ${opened.opened} clients in ${f.rooms} rooms of ${f.members} (${opened.ms} ms)`);
     await sleep(cfg.settleMs);
     const steps: StepResult[] = [];
-    let rate = f.startRate;
-    let retried = false;
-    for (let i = 0; i < f.maxSteps; i++) {
-      log(`fan-out step ${i + 1}: offering ${Math.round(rate)} msg/s x ${f.members} members...`, true);
-      const step = await runStep(sys, w, i + 1, rate, { ...f, durationMs: f.stepMs, rooms: f.rooms });
+    const run = async (rate: number, what: string): Promise<StepResult> => {
+      const n = steps.length + 1;
+      log(`fan-out ${what} ${n}: offering ${Math.round(rate)} msg/s x ${f.members} members...`, true);
+      const step = await runStep(sys, w, n, rate, { ...f, durationMs: f.stepMs, rooms: f.rooms });
       steps.push(step);
-      log(`fan-out step ${i + 1}: ${stepLine(step)}`);
-      if (!step.pass) {
-        if (f.retryFailed && !retried) {
-          retried = true;
-          continue;
-        }
+      log(`fan-out ${what} ${n}: ${stepLine(step)}`);
+      return step;
+    };
+    // A failing step is run once more before it counts (one noisy second is not the limit).
+    const runTwiceIfFailing = async (rate: number, what: string): Promise<boolean> =>
+      (await run(rate, what)).pass || (f.retryFailed && (await run(rate, what)).pass);
+    let rate = f.startRate;
+    let lastPass = 0;
+    let failedAt = 0;
+    while (steps.length < f.maxSteps) {
+      if (!(await runTwiceIfFailing(rate, 'step'))) {
+        failedAt = rate;
         break;
       }
-      retried = false;
+      lastPass = rate;
       rate *= f.factor;
+    }
+    // Then narrow the gap between the last passing and the failing rate (geometric bisection).
+    for (let k = 0; k < f.refineSteps && lastPass > 0 && failedAt > 0; k++) {
+      const mid = Math.sqrt(lastPass * failedAt);
+      if (await runTwiceIfFailing(mid, 'refine')) lastPass = mid;
+      else failedAt = mid;
     }
     const best = steps
       .filter((s) => s.pass)
