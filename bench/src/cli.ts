@@ -5,6 +5,7 @@
  *   tsx src/cli.ts [--smoke] [--systems=chat,socketio,bare] [--workloads=fanout,latency,memory,drain]
  *                  [--workers=N] [--out=results/bench.json] [--wait-quiet]
  *                  [--merge="why"]  (replace only these workloads in an existing --out file)
+ *                  [--latency-rate=msg/s]  (latency without this server's peak from the same file/run)
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -98,6 +99,25 @@ async function main(): Promise<void> {
   };
   // Only a complete full run replaces results/bench.json by default; a smoke or partial run
   // is a check, and its JSON goes to the temp dir unless --out says otherwise.
+  const merge = arg('merge');
+  const latencyRate = arg('latency-rate');
+  if (latencyRate) cfg.latency = { ...cfg.latency, fallbackRate: Number(latencyRate) };
+  const outPath = arg('out');
+  // Re-running latency alone into an existing result: keep 50% of the peak measured there.
+  if (
+    !latencyRate &&
+    merge &&
+    outPath &&
+    cfg.workloads.includes('latency') &&
+    !cfg.workloads.includes('fanout')
+  ) {
+    const existing = resolve(BENCH_DIR, outPath);
+    if (existing && existsSync(existing)) {
+      const old = JSON.parse(readFileSync(existing, 'utf8')) as BenchResult;
+      const peak = old.systems.chat?.fanout?.peak?.msgsPerS;
+      if (peak) cfg.latency = { ...cfg.latency, fallbackRate: peak * cfg.latency.fraction };
+    }
+  }
   const out = resolve(
     BENCH_DIR,
     arg('out') ??
@@ -110,7 +130,6 @@ async function main(): Promise<void> {
   );
   const result = await runBench(cfg, log);
   mkdirSync(dirname(out), { recursive: true });
-  const merge = arg('merge');
   if (merge && existsSync(out)) {
     // Replace only what was measured now; say so in the file.
     const old = JSON.parse(readFileSync(out, 'utf8')) as BenchResult;

@@ -256,6 +256,7 @@ export function figures(
       `| load-client CPU per delivery, µs, same step | ${fmt(loadUs(c), 1)} | ${fmt(loadUs(s), 1)} | ${fmt(loadUs(b), 1)} | | | |`,
     );
   }
+  let latencyNote = '';
   const lr = c?.latency ?? s?.latency;
   if (lr) {
     const label = `at ${fmt(lr.msgsPerS)} msg/s = ${fmt(lr.deliveriesPerS)} deliveries/s`;
@@ -268,6 +269,19 @@ export function figures(
     const dr = (x: SystemResult | undefined) =>
       x?.latency ? `${(x.latency.step.deliveredRatio * 100).toFixed(1)}%` : 'n/a';
     lines.push(`| delivered in that run | ${dr(c)} | ${dr(s)} | ${dr(b)} | | | |`);
+    const reps = (x: SystemResult | undefined) =>
+      (x?.latency?.repeats ?? [])
+        .map((st) => `${fmt(st.latency.p50, 1)} / ${fmt(st.latency.p99, 1)} / ${fmt(st.latency.max, 1)}`)
+        .join('; ');
+    if ([c, s, b].some((x) => (x?.latency?.repeats?.length ?? 0) > 1))
+      latencyNote = `Latency: ${r.config.latency.repeats} runs of ${r.config.latency.durationMs / 1000} s on the same pods per system, the one with the median p99 in the table. Each run p50 / p99 / max ms: ${[
+        c,
+        s,
+        b,
+      ]
+        .filter((x) => x?.latency)
+        .map((x) => `${x?.label}: ${reps(x)}`)
+        .join('. ')}.`;
   }
   levels.forEach((l, i) => {
     lines.push(
@@ -286,6 +300,7 @@ export function figures(
       `| drain storm: deliveries checked / messages acked | ${fmt(d?.audit.checked)} / ${fmt(d?.background.acked)} | ${fmt(ds?.audit.checked)} / ${fmt(ds?.background.acked)} | n/a | | | |`,
     );
   }
+  if (latencyNote) lines.push('', latencyNote);
   if (maxLevel !== undefined) {
     const each = [c, s, b]
       .filter((x) => x?.memory)
