@@ -58,7 +58,9 @@ export function createTokens(settings: TokenSettings): Tokens {
     allowedAud: settings.audience,
     allowedIss: settings.issuer,
     requiredClaims: ['exp', 'sub', 'aud', 'iss'],
-    cache: 10_000,
+    // No verification cache: each socket verifies once, and a cache would hold a token per
+    // connection in memory for no gain (HMAC-SHA256 of a short token costs microseconds).
+    cache: false,
   });
   return {
     ephemeral,

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { CloseCode, decodeClientFrame, SUBPROTOCOL, tokenFromProtocols, WS_PATH } from '@chat/protocol';
 import websocket from '@fastify/websocket';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -68,6 +70,8 @@ export default fp(
 
     app.get(WS_PATH, { websocket: true, preValidation }, (socket: WebSocket, req: FastifyRequest) => {
       const auth = req.chatAuth;
+      req.chatAuth = undefined;
+      releaseUpgradeResponse(req.raw.socket);
       if (!auth) {
         socket.close(CloseCode.Unauthorized, 'token missing');
         return;
@@ -86,7 +90,11 @@ export default fp(
       );
       hub.add(conn);
       socket.on('close', () => hub.remove(conn));
-      socket.on('error', (err) => req.log.debug({ err: err.message }, 'socket error'));
+      // Nothing here may capture `req`: it would keep the whole upgrade request (headers, reply,
+      // child logger) alive for the life of the socket, several KiB per connection.
+      // @fastify/websocket's own error listener closes over the request and reply; ours replaces it.
+      socket.removeAllListeners('error');
+      socket.on('error', (err) => app.log.debug({ err: err.message, conn: conn.id }, 'socket error'));
       socket.on('message', (data: RawData, isBinary: boolean) => onFrame(conn, data, isBinary));
       conn.send(
         frame({
@@ -169,6 +177,16 @@ export default fp(
   },
   { name: 'realtime', dependencies: ['config', 'metrics', 'broker', 'lifecycle', 'auth'] },
 );
+
+/**
+ * @fastify/websocket routes the upgrade through a ServerResponse it attaches to the socket and
+ * never detaches; with its error listener (replaced above) that kept every socket's upgrade
+ * request, reply, headers and child logger alive for the life of the connection.
+ */
+function releaseUpgradeResponse(socket: Socket): void {
+  const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (res && typeof res.detachSocket === 'function') res.detachSocket(socket);
+}
 
 function toText(data: RawData): string {
   if (Buffer.isBuffer(data)) return data.toString('utf8');
