@@ -7,7 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { RawData, WebSocket } from 'ws';
 import type { VerifiedUser } from '../auth/tokens.js';
-import { Conn } from '../ws/connection.js';
+import { Conn, type ConnLimits } from '../ws/connection.js';
 import { frame } from '../ws/frames.js';
 import { Hub } from '../ws/hub.js';
 import { originPolicy } from '../ws/origin.js';
@@ -44,6 +44,14 @@ export default fp(
       },
     });
 
+    // One object shared by every socket (per-socket copies cost memory at 10k+ sockets).
+    const connLimits: ConnLimits = {
+      ratePerS: config.RATE_LIMIT_PER_S,
+      rateBurst: config.RATE_LIMIT_BURST,
+      sendBufferLimit: config.SEND_BUFFER_LIMIT_BYTES,
+      onServerClose: (code) => metrics.closes.inc({ code: String(code) }),
+    };
+
     const refuse = (reply: FastifyReply, code: number, reason: string, message: string) => {
       metrics.refused.inc({ reason });
       if (code === 503) reply.header('retry-after', RETRY_AFTER_S);
@@ -76,18 +84,7 @@ export default fp(
         socket.close(CloseCode.Unauthorized, 'token missing');
         return;
       }
-      const conn = new Conn(
-        socket,
-        randomUUID().slice(0, 12),
-        auth,
-        {
-          ratePerS: config.RATE_LIMIT_PER_S,
-          rateBurst: config.RATE_LIMIT_BURST,
-          sendBufferLimit: config.SEND_BUFFER_LIMIT_BYTES,
-          onServerClose: (code) => metrics.closes.inc({ code: String(code) }),
-        },
-        Date.now(),
-      );
+      const conn = new Conn(socket, randomUUID().slice(0, 12), auth, connLimits, Date.now());
       hub.add(conn);
       socket.on('close', () => hub.remove(conn));
       // Nothing here may capture `req`: it would keep the whole upgrade request (headers, reply,
@@ -127,11 +124,11 @@ export default fp(
       metrics.framesIn.inc({ type: f.type });
       if (f.type === 'pong') return;
       let wait = conn.bucket.take(now);
-      if (wait === 0 && f.type === 'send' && conn.userBucket) wait = conn.userBucket.take(now);
+      if (wait === 0 && f.type === 'send') wait = hub.userBucket(conn).take(now);
       if (wait > 0) {
         const ref = f.type === 'send' ? f.clientMsgId : f.type === 'join' ? f.room : undefined;
         reply(conn, 'rate_limited', 'too many frames; slow down', ref, wait);
-        if (conn.rateViolations.add(now) > config.RATE_LIMIT_CLOSE_AFTER) {
+        if (conn.countViolation(now) > config.RATE_LIMIT_CLOSE_AFTER) {
           void conn.close(CloseCode.RateLimited, 'rate limit exceeded', 5000);
         }
         return;

@@ -25,7 +25,8 @@ export class Conn {
   readonly bucket: TokenBucket;
   /** The user's bucket for messages, shared with the user's other sockets on this pod. */
   userBucket: TokenBucket | undefined;
-  readonly rateViolations = new WindowCounter(10_000);
+  /** Created on the first refused frame: most sockets never need one. */
+  private violations: WindowCounter | undefined;
   lastSeen: number;
   /** Sends waiting for their append to finish; a drain waits for them before closing. */
   inflight = 0;
@@ -34,7 +35,7 @@ export class Conn {
   /** Set by a drain: new sends are ignored (the client resends them after reconnecting). */
   draining = false;
   private idle: (() => void) | undefined;
-  private readonly closed: Promise<void>;
+  private closed: Promise<void> | undefined;
   /**
    * The TCP socket under `ws`, for writing pre-built frames. Only used when no extension
    * (permessage-deflate) was negotiated: then ws's sender never queues, writes to the socket
@@ -60,7 +61,6 @@ export class Conn {
     this.expiresAt = auth.expiresAt;
     this.bucket = new TokenBucket(limits.ratePerS, limits.rateBurst, now);
     this.lastSeen = now;
-    this.closed = new Promise((resolve) => ws.once('close', () => resolve()));
     const socket = (ws as unknown as { _socket?: unknown })._socket;
     this.raw =
       ws.extensions === '' && typeof (socket as Socket | undefined)?.write === 'function'
@@ -115,9 +115,9 @@ export class Conn {
       }
       const timer = setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS);
       timer.unref();
-      void this.closed.then(() => clearTimeout(timer));
+      void this.whenClosed().then(() => clearTimeout(timer));
     }
-    return this.closed;
+    return this.whenClosed();
   }
 
   /** Resolves when no send of this socket is waiting on storage. */
@@ -146,7 +146,21 @@ export class Conn {
     return `${nodeId}/${this.id}`;
   }
 
+  /** Rate-limit refusals in the last 10 s, counting this one. */
+  countViolation(now: number): number {
+    this.violations ??= new WindowCounter(10_000);
+    return this.violations.add(now);
+  }
+
+  /** Made on first use: an idle socket carries no promise or extra listener. */
   whenClosed(): Promise<void> {
+    if (!this.closed) {
+      const ws = this.ws;
+      this.closed =
+        ws.readyState === ws.CLOSED
+          ? Promise.resolve()
+          : new Promise((resolve) => ws.once('close', () => resolve()));
+    }
     return this.closed;
   }
 }

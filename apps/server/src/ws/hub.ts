@@ -54,30 +54,36 @@ export class Hub implements BrokerListener {
   }
 
   add(conn: Conn): void {
+    this.conns.add(conn);
+    this.metrics.connections.set(this.conns.size);
+    this.metrics.connectionsTotal.inc();
+  }
+
+  /**
+   * The user's message bucket, shared by the user's sockets on this pod. Made on a socket's
+   * first send, so idle sockets (most of them) carry none.
+   */
+  userBucket(conn: Conn): TokenBucket {
+    if (conn.userBucket) return conn.userBucket;
     let user = this.users.get(conn.user.id);
     if (!user) {
+      const { USER_RATE_LIMIT_PER_S, USER_RATE_LIMIT_BURST } = this.config;
       user = {
-        bucket: new TokenBucket(
-          this.config.USER_RATE_LIMIT_PER_S,
-          this.config.USER_RATE_LIMIT_BURST,
-          Date.now(),
-        ),
+        bucket: new TokenBucket(USER_RATE_LIMIT_PER_S, USER_RATE_LIMIT_BURST, Date.now()),
         sockets: 0,
       };
       this.users.set(conn.user.id, user);
     }
     user.sockets++;
     conn.userBucket = user.bucket;
-    this.conns.add(conn);
-    this.metrics.connections.set(this.conns.size);
-    this.metrics.connectionsTotal.inc();
+    return user.bucket;
   }
 
   /** The socket is gone: leave every room without a reply. */
   remove(conn: Conn): void {
     if (!this.conns.delete(conn)) return;
     this.metrics.connections.set(this.conns.size);
-    const user = this.users.get(conn.user.id);
+    const user = conn.userBucket && this.users.get(conn.user.id);
     if (user && --user.sockets === 0) this.users.delete(conn.user.id);
     for (const room of [...conn.rooms.keys()]) this.detach(conn, room);
   }
