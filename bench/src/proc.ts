@@ -54,6 +54,17 @@ export function cpuOf(pid: number | undefined): number {
   }
 }
 
+/** CPU time (seconds) the whole machine spent busy (all cores): user, nice, system, irq, softirq, steal. */
+export function machineBusy(): number {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    return ((f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0)) / 100;
+  } catch {
+    return 0;
+  }
+}
+
 /** Open file descriptors of a process. */
 export function fdsOf(pid: number | undefined): number {
   if (pid === undefined) return 0;

@@ -134,10 +134,10 @@ function stepsTable(steps: StepResult[]): string {
     (s) =>
       `| ${fmt(s.offeredMsgsPerS)} | ${fmt(s.offeredDeliveriesPerS)} | ${fmt(s.achievedDeliveriesPerS)} | ` +
       `${(s.deliveredRatio * 100).toFixed(1)}% | ${fmt(s.latency.p50, 1)} | ${fmt(s.latency.p99, 1)} | ` +
-      `${fmt(s.latency.max, 1)} | ${s.cpu.pods} / ${s.cpu.redis} / ${s.cpu.load} | ${s.pass ? 'yes' : '**no**'} |`,
+      `${fmt(s.latency.max, 1)} | ${s.cpu.pods} / ${s.cpu.redis} / ${s.cpu.load}${s.cpu.other === undefined ? '' : ` / ${s.cpu.other}`} | ${s.pass ? 'yes' : '**no**'} |`,
   );
   return [
-    '| msg/s | offered deliveries/s | delivered/s | delivered | p50 ms | p99 ms | max ms | cores pods / redis / load | within |',
+    '| msg/s | offered deliveries/s | delivered/s | delivered | p50 ms | p99 ms | max ms | cores pods / redis / load (/ other) | within |',
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |',
     ...rows,
   ].join('\n');
@@ -271,7 +271,10 @@ export function figures(
     lines.push(`| delivered in that run | ${dr(c)} | ${dr(s)} | ${dr(b)} | | | |`);
     const reps = (x: SystemResult | undefined) =>
       (x?.latency?.repeats ?? [])
-        .map((st) => `${fmt(st.latency.p50, 1)} / ${fmt(st.latency.p99, 1)} / ${fmt(st.latency.max, 1)}`)
+        .map(
+          (st) =>
+            `${fmt(st.latency.p50, 1)} / ${fmt(st.latency.p99, 1)} / ${fmt(st.latency.max, 1)}${st.cpu.other === undefined ? '' : ` (other load ${st.cpu.other} cores)`}`,
+        )
         .join('; ');
     if ([c, s, b].some((x) => (x?.latency?.repeats?.length ?? 0) > 1))
       latencyNote = `Latency: ${r.config.latency.repeats} runs of ${r.config.latency.durationMs / 1000} s on the same pods per system, the one with the median p99 in the table. Each run p50 / p99 / max ms: ${[

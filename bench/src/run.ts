@@ -14,7 +14,7 @@ import type {
   SystemKind,
 } from './load/protocol.js';
 import { nowUs } from './load/protocol.js';
-import { cpuOf, fdsOf, type Machine, machine, rssOf, sleep } from './proc.js';
+import { cpuOf, fdsOf, type Machine, machine, machineBusy, rssOf, sleep } from './proc.js';
 import { buildEntries } from './systems/build.js';
 import { describeSystem, type RunningSystem, startSystem, versions } from './systems/index.js';
 import { split, Workers } from './workers.js';
@@ -175,6 +175,8 @@ export interface CpuCores {
   pods: number;
   redis: number;
   load: number;
+  /** Everything else on the machine (other users' processes, the orchestrator, the kernel). */
+  other?: number;
 }
 
 export interface StepResult {
@@ -299,9 +301,13 @@ function sumStats(list: StatsResult[]): {
   return { hist, delivered, sent, acked, expected };
 }
 
-function cpuSample(sys: RunningSystem, w: Workers): { t: number; pods: number; redis: number; load: number } {
+function cpuSample(
+  sys: RunningSystem,
+  w: Workers,
+): { t: number; pods: number; redis: number; load: number; machine: number } {
   return {
     t: performance.now(),
+    machine: machineBusy(),
     pods: sys.pods.reduce((n, p) => n + cpuOf(p.pid), 0),
     redis: cpuOf(sys.redisPid),
     load: w.pids.reduce((n, p) => n + cpuOf(p), 0),
@@ -311,7 +317,13 @@ function cpuSample(sys: RunningSystem, w: Workers): { t: number; pods: number; r
 function cores(a: ReturnType<typeof cpuSample>, b: ReturnType<typeof cpuSample>): CpuCores {
   const s = (b.t - a.t) / 1000;
   const r = (x: number) => Math.round((x / s) * 100) / 100;
-  return { pods: r(b.pods - a.pods), redis: r(b.redis - a.redis), load: r(b.load - a.load) };
+  const ours = b.pods - a.pods + (b.redis - a.redis) + (b.load - a.load);
+  return {
+    pods: r(b.pods - a.pods),
+    redis: r(b.redis - a.redis),
+    load: r(b.load - a.load),
+    other: Math.max(0, r(b.machine - a.machine - ours)),
+  };
 }
 
 async function openGroup(
@@ -406,7 +418,7 @@ function stepLine(s: StepResult): string {
     `offered ${s.offeredMsgsPerS} msg/s (${s.offeredDeliveriesPerS} deliveries/s): ` +
     `delivered ${(s.deliveredRatio * 100).toFixed(1)}% = ${s.achievedDeliveriesPerS}/s, ` +
     `p50 ${s.latency.p50} ms p99 ${s.latency.p99} ms max ${s.latency.max} ms ` +
-    `[cores: pods ${s.cpu.pods} redis ${s.cpu.redis} load ${s.cpu.load}] ${s.pass ? 'ok' : 'OVER'}`
+    `[cores: pods ${s.cpu.pods} redis ${s.cpu.redis} load ${s.cpu.load} other ${s.cpu.other ?? '?'}] ${s.pass ? 'ok' : 'OVER'}`
   );
 }
 
