@@ -277,7 +277,7 @@ export function figures(
         )
         .join('; ');
     if ([c, s, b].some((x) => (x?.latency?.repeats?.length ?? 0) > 1))
-      latencyNote = `Latency: ${r.config.latency.repeats} runs of ${r.config.latency.durationMs / 1000} s on the same pods per system, the one with the median p99 in the table. Each run p50 / p99 / max ms: ${[
+      latencyNote = `Latency: ${Math.max(...[c, s, b].map((x) => x?.latency?.repeats?.length ?? 1))} runs of ${r.config.latency.durationMs / 1000} s on the same pods per system, the one with the median p99 in the table. Each run p50 / p99 / max ms: ${[
         c,
         s,
         b,
@@ -314,10 +314,26 @@ export function figures(
       `The larger memory level is the most each pod's 20,000-descriptor limit allows (20,000 minus the descriptors the pod already held, minus 30): ${each} idle connections per pod.`,
     );
   }
-  for (const rr of r.reruns ?? [])
+  const groups = new Map<
+    string,
+    { systems: string[]; workload: string; at: string; load: string; why: string }
+  >();
+  for (const rr of r.reruns ?? []) {
+    const key = `${rr.workload}|${rr.at}`;
+    const g = groups.get(key) ?? {
+      systems: [],
+      workload: rr.workload,
+      at: rr.at,
+      load: rr.load,
+      why: rr.why,
+    };
+    g.systems.push(NAMES[rr.system]);
+    groups.set(key, g);
+  }
+  for (const g of groups.values())
     lines.push(
       '',
-      `Re-measured: ${NAMES[rr.system]}, ${rr.workload}, at ${rr.at.slice(0, 16).replace('T', ' ')} UTC (load at start \`${rr.load}\`): ${rr.why}.`,
+      `Re-measured: ${g.workload} of ${g.systems.join(', ')}, at ${g.at.slice(0, 16).replace('T', ' ')} UTC (load at start \`${g.load}\`): ${g.why}.`,
     );
   lines.push(
     '',
