@@ -58,7 +58,7 @@ export async function fanoutChart(r: BenchResult): Promise<string> {
             field: 'offered',
             type: 'quantitative',
             title: 'offered deliveries/s (log)',
-            scale: { type: 'log' },
+            scale: { type: 'log', nice: false, padding: 10 },
           },
           y: { field: 'p99', type: 'quantitative', title: 'p99 latency (ms, log)', scale: { type: 'log' } },
           color: { field: 'system', type: 'nominal', title: null, legend: { labelLimit: 300 } },
