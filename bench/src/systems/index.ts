@@ -1,11 +1,11 @@
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Cluster, freePort, RedisServer, startCluster } from '@chat/cluster';
+import { type Cluster, DEFAULT_SERVER_ENTRY, freePort, RedisServer, startCluster } from '@chat/cluster';
 import type { SystemKind } from '../load/protocol.js';
 import { sleep, track } from '../proc.js';
 import { distFile } from './build.js';
@@ -75,7 +75,16 @@ function chatVersion(): string {
   }
   const server = fileURLToPath(new URL('../../../apps/server/package.json', import.meta.url));
   const v = (JSON.parse(readFileSync(server, 'utf8')) as { version: string }).version;
-  return `@chat/server ${v} (commit ${commit}), fastify + @fastify/websocket (ws), ioredis`;
+  // The bundle that actually runs (the bench does not build it): its hash and build time.
+  const bundle = process.env.BENCH_CHAT_SERVER ?? DEFAULT_SERVER_ENTRY;
+  let build = 'bundle missing';
+  try {
+    const hash = createHash('sha256').update(readFileSync(bundle)).digest('hex').slice(0, 12);
+    build = `dist sha256 ${hash}, built ${statSync(bundle).mtime.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  } catch {
+    // reported as missing
+  }
+  return `@chat/server ${v} (HEAD ${commit}; ${build}), fastify + @fastify/websocket (ws), ioredis`;
 }
 
 /** Settings of this server for a benchmark: limits meant for humans raised out of the way. */
