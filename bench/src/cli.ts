@@ -145,9 +145,9 @@ async function main(): Promise<void> {
           at: result.startedAt,
           load: result.machine.load.uptime,
           why: merge,
+          version: sys.version,
         });
       }
-      target.version = sys.version;
       target.errors = [...target.errors, ...sys.errors];
       old.systems[kind] = target;
     }

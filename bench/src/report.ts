@@ -316,7 +316,7 @@ export function figures(
   }
   const groups = new Map<
     string,
-    { systems: string[]; workload: string; at: string; load: string; why: string }
+    { systems: string[]; workload: string; at: string; load: string; why: string; version?: string }
   >();
   for (const rr of r.reruns ?? []) {
     const key = `${rr.workload}|${rr.at}`;
@@ -327,13 +327,14 @@ export function figures(
       load: rr.load,
       why: rr.why,
     };
+    if (rr.system === 'chat' && rr.version) g.version = rr.version;
     g.systems.push(NAMES[rr.system]);
     groups.set(key, g);
   }
   for (const g of groups.values())
     lines.push(
       '',
-      `Re-measured: ${g.workload} of ${g.systems.join(', ')}, at ${g.at.slice(0, 16).replace('T', ' ')} UTC (load at start \`${g.load}\`): ${g.why}.`,
+      `Re-measured: ${g.workload} of ${g.systems.join(', ')}, at ${g.at.slice(0, 16).replace('T', ' ')} UTC (load at start \`${g.load}\`${g.version ? `; this server: ${g.version}` : ''}): ${g.why}.`,
     );
   lines.push(
     '',

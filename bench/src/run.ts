@@ -272,7 +272,14 @@ export interface BenchResult {
   config: BenchConfig;
   systems: Partial<Record<SystemKind, SystemResult>>;
   /** Workloads measured again later and merged in (cli --merge), with when and under what load. */
-  reruns?: { system: SystemKind; workload: Workload; at: string; load: string; why: string }[];
+  reruns?: {
+    system: SystemKind;
+    workload: Workload;
+    at: string;
+    load: string;
+    why: string;
+    version?: string;
+  }[];
 }
 
 export type Log = (line: string, transient?: boolean) => void;
