@@ -1,42 +1,28 @@
-import { type ClientFrameOf, CloseCode, compareIds, type PresenceEntry } from '@chat/protocol';
+import { type ClientFrameOf, compareIds, type PresenceEntry } from '@chat/protocol';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Broker, BrokerListener, PresenceDelta } from '../broker/types.js';
 import type { Config } from '../config.js';
 import type { Metrics } from '../metrics.js';
 import type { Conn } from './connection.js';
-import { frame, framePayload, idTime, joinedFrame, msgFrame, resyncFrame, textFrame } from './frames.js';
+import { frame, idTime, joinedFrame, resyncFrame } from './frames.js';
 import { TokenBucket } from './rate-limit.js';
 import { Room } from './room.js';
+import { drainSockets, heartbeat } from './sweeps.js';
 
 const PRESENCE_FLUSH_MS = 50;
 const CATCH_UP_RETRY_MS = 1000;
 const UNAVAILABLE_RETRY_MS = 1000;
 
-/** A fanned-out message waiting for the end of this event-loop turn. */
-interface Outgoing {
-  id: string;
-  /** The complete WebSocket frame (textFrame), built once per pod. */
-  frame: Buffer;
-}
-
 /**
- * Rooms and sockets of this pod, and the bridge to the broker. Each fanned-out message is
- * encoded and framed once per pod; the messages of a room that arrive in the same event-loop
- * turn (one read from the subscriber connection usually carries many under load) go to each
- * socket as one write, so the syscalls per delivery fall as the load grows.
+ * Rooms and sockets of this pod, and the bridge to the broker: joins (gap-free replay, then
+ * live), sends (acked once durable), and what the broker delivers. Per-room delivery lives
+ * in Room; timed sweeps over all sockets in sweeps.ts.
  */
 export class Hub implements BrokerListener {
   readonly conns = new Set<Conn>();
   private readonly rooms = new Map<string, Room>();
-  /**
-   * Sockets that went live with a replay read ahead of this pod's live stream: the history
-   * read (command connection) can answer before the subscriber connection hands over the same
-   * messages, so live messages up to the id already sent are skipped for them (by room).
-   */
-  private readonly floors = new Map<Room, Map<Conn, string>>();
-  /** Messages per room not yet written to the sockets; flushed at the end of the turn (setImmediate). */
-  private readonly outgoing = new Map<Room, Outgoing[]>();
-  private flushScheduled = false;
+  /** Rooms with messages waiting for the end of this event-loop turn. */
+  private readonly dirty = new Set<Room>();
   /** One message bucket per user on this pod, shared by all of the user's sockets. */
   private readonly users = new Map<string, { bucket: TokenBucket; sockets: number }>();
 
@@ -131,19 +117,8 @@ export class Hub implements BrokerListener {
       conn.send(reply);
       for (const f of buffered)
         if (lastSent === undefined || compareIds(f.id, lastSent) > 0) conn.send(f.data);
-      room.joining.delete(conn);
-      // Messages still waiting for the flush are in `buffered` (sent above): write them to the
-      // room before this socket is live, so it does not get them twice.
-      this.flushRoom(room);
-      if (
-        lastSent !== undefined &&
-        (room.lastDelivered === undefined || compareIds(lastSent, room.lastDelivered) > 0)
-      ) {
-        const floors = this.floors.get(room) ?? new Map<Conn, string>();
-        floors.set(conn, lastSent);
-        this.floors.set(room, floors);
-      }
-      room.live.add(conn);
+      this.dirty.delete(room);
+      this.metrics.framesOut.inc(room.goLive(conn, lastSent));
       conn.rooms.set(name, 'live');
       this.broker
         .presenceAdd(name, self)
@@ -215,55 +190,25 @@ export class Hub implements BrokerListener {
 
   presence(name: string, delta: PresenceDelta): void {
     const room = this.rooms.get(name);
-    if (!room) return;
-    if ('join' in delta) {
-      room.presence.set(delta.join.key, delta.join);
-      room.pendingLeave.delete(delta.join.key);
-      room.pendingJoin.set(delta.join.key, delta.join);
-    } else {
-      room.presence.delete(delta.leave);
-      room.removedDuringInit?.add(delta.leave);
-      room.pendingJoin.delete(delta.leave);
-      room.pendingLeave.add(delta.leave);
-    }
-    room.presenceTimer ??= setTimeout(() => this.flushPresence(room), PRESENCE_FLUSH_MS);
+    if (!room?.applyPresence(delta)) return;
+    room.presenceTimer = setTimeout(
+      () => this.metrics.framesOut.inc(room.flushPresence()),
+      PRESENCE_FLUSH_MS,
+    );
   }
 
   resubscribed(): void {
     for (const room of this.rooms.values()) void this.catchUp(room);
   }
 
-  // ---- drain ----------------------------------------------------------------------------
+  // ---- sweeps over every socket ------------------------------------------------------------
 
-  /**
-   * Closes every socket with 1012, spread over the window in small batches so the pods that
-   * remain are not hit by every client at once. A socket with a send in flight is closed
-   * right after its ack. Resolves when every socket is closed.
-   */
-  async drain(windowMs: number, retryHintMs: number): Promise<number> {
-    const conns = [...this.conns];
-    const tickMs = 50;
-    const ticks = Math.max(1, Math.ceil(windowMs / tickMs));
-    const perTick = Math.ceil(conns.length / ticks);
-    const closing: Promise<void>[] = [];
-    // Each batch is due at a fixed offset from the start, so late timers (the event loop is
-    // busy while the other pods' clients reconnect) do not stretch the window.
-    const started = performance.now();
-    for (let i = 0, batch = 0; i < conns.length; i += perTick, batch++) {
-      const wait = started + batch * tickMs - performance.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      for (const conn of conns.slice(i, i + perTick)) {
-        conn.draining = true; // accept no new sends while waiting for in-flight acks
-        closing.push(
-          conn.whenIdle().then(() => {
-            this.metrics.drainClosed.inc();
-            return conn.close(CloseCode.ServiceRestart, 'server restarting', retryHintMs);
-          }),
-        );
-      }
-    }
-    await Promise.all(closing);
-    return conns.length;
+  drain(windowMs: number, retryHintMs: number): Promise<number> {
+    return drainSockets([...this.conns], windowMs, retryHintMs, () => this.metrics.drainClosed.inc());
+  }
+
+  heartbeat(now: number): void {
+    heartbeat(this.conns, now, this.config.HEARTBEAT_MS);
   }
 
   // ---- internals ------------------------------------------------------------------------
@@ -298,10 +243,7 @@ export class Hub implements BrokerListener {
     conn.rooms.delete(name);
     const room = this.rooms.get(name);
     if (!room) return;
-    const wasLive = room.live.delete(conn);
-    room.joining.delete(conn);
-    this.dropFloor(room, conn);
-    if (wasLive) {
+    if (room.remove(conn)) {
       this.broker
         .presenceRemove(name, conn.presenceKey(this.nodeId))
         .catch((err: unknown) => this.log.warn({ err }, 'presence remove failed'));
@@ -312,65 +254,24 @@ export class Hub implements BrokerListener {
   private disposeIfEmpty(room: Room): void {
     if (room.size > 0 || this.rooms.get(room.name) !== room) return;
     this.rooms.delete(room.name);
-    this.floors.delete(room);
-    this.outgoing.delete(room);
+    this.dirty.delete(room);
+    room.dispose();
     this.metrics.rooms.set(this.rooms.size);
-    if (room.presenceTimer) clearTimeout(room.presenceTimer);
     this.broker.unsubscribe(room.name).catch((err: unknown) => this.log.warn({ err }, 'unsubscribe failed'));
   }
 
   private fanout(room: Room, id: string, body: string): void {
-    if (room.lastDelivered !== undefined && compareIds(id, room.lastDelivered) <= 0) return;
-    room.lastDelivered = id;
-    const data = textFrame(msgFrame(id, body));
-    if (room.joining.size > 0) {
-      const payload = framePayload(data);
-      for (const buffer of room.joining.values()) buffer.push({ id, data: payload });
-    }
-    const queue = this.outgoing.get(room);
-    if (queue) queue.push({ id, frame: data });
-    else this.outgoing.set(room, [{ id, frame: data }]);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flushAll());
-    }
+    if (!room.accept(id, body)) return;
     this.metrics.fanoutLatency.observe(Math.max(0, Date.now() - idTime(id)) / 1000);
+    if (this.dirty.size === 0) setImmediate(() => this.flushAll());
+    this.dirty.add(room);
   }
 
   private flushAll(): void {
-    this.flushScheduled = false;
-    for (const room of [...this.outgoing.keys()]) this.flushRoom(room);
-  }
-
-  /** Writes the room's waiting messages to its live sockets: one write per socket. */
-  private flushRoom(room: Room): void {
-    const queue = this.outgoing.get(room);
-    if (!queue) return;
-    this.outgoing.delete(room);
-    const frames = queue.map((m) => m.frame);
-    const data = frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames);
-    const floors = this.floors.get(room);
     let sent = 0;
-    for (const conn of room.live) {
-      const floor = floors?.get(conn);
-      if (floor === undefined) {
-        if (conn.sendFrames(data, frames)) sent += frames.length;
-        continue;
-      }
-      // Went live with a replay ahead of this pod's live stream: skip what it already has.
-      for (const m of queue) {
-        const c = compareIds(m.id, floor);
-        if (c >= 0) this.dropFloor(room, conn); // ids only grow: later ones are all new to it
-        if (c > 0 && conn.sendFrames(m.frame, [m.frame])) sent++;
-      }
-    }
+    for (const room of this.dirty) sent += room.flush();
+    this.dirty.clear();
     this.metrics.framesOut.inc(sent);
-  }
-
-  private dropFloor(room: Room, conn: Conn): void {
-    const floors = this.floors.get(room);
-    if (!floors?.delete(conn)) return;
-    if (floors.size === 0) this.floors.delete(room);
   }
 
   /** Reads what live delivery missed while the subscriber was reconnecting, then goes live. */
@@ -385,7 +286,8 @@ export class Hub implements BrokerListener {
         // More was missed than history keeps: tell every member to start over from the latest page.
         const page = await this.broker.latest(room.name, this.config.HISTORY_PAGE);
         const data = resyncFrame(room.name, result.reason, page, [...room.presence.values()]);
-        this.flushRoom(room);
+        this.dirty.delete(room);
+        this.metrics.framesOut.inc(room.flush());
         for (const conn of room.live) conn.send(data);
         room.lastDelivered = page.at(-1)?.id ?? room.lastDelivered;
       }
@@ -412,34 +314,5 @@ export class Hub implements BrokerListener {
       if (!room.presence.has(p.key)) this.presence(room.name, { join: p });
     }
     for (const key of [...room.presence.keys()]) if (!seen.has(key)) this.presence(room.name, { leave: key });
-  }
-
-  private flushPresence(room: Room): void {
-    room.presenceTimer = undefined;
-    if (room.pendingJoin.size === 0 && room.pendingLeave.size === 0) return;
-    const data = Buffer.from(
-      frame({
-        type: 'presence',
-        room: room.name,
-        join: [...room.pendingJoin.values()],
-        leave: [...room.pendingLeave],
-      }),
-    );
-    room.pendingJoin.clear();
-    room.pendingLeave.clear();
-    let sent = 0;
-    for (const conn of room.live) if (conn.send(data)) sent++;
-    this.metrics.framesOut.inc(sent);
-  }
-
-  /** Pings every socket; one that stayed silent for two intervals is dead and is dropped. */
-  heartbeat(now: number): void {
-    const data = Buffer.from(frame({ type: 'ping', t: now }));
-    const deadline = now - 2 * this.config.HEARTBEAT_MS - 1000;
-    for (const conn of this.conns) {
-      if (conn.lastSeen < deadline) conn.ws.terminate();
-      else if (conn.expiresAt <= now) void conn.close(CloseCode.Unauthorized, 'token expired');
-      else conn.send(data);
-    }
   }
 }
