@@ -13,7 +13,7 @@ import type {
   StatsResult,
   SystemKind,
 } from './load/protocol.js';
-import { nowUs } from './load/protocol.js';
+import { emptyRecovery, nowUs } from './load/protocol.js';
 import { cpuOf, fdsOf, type Machine, machine, machineBusy, rssOf, sleep } from './proc.js';
 import { buildEntries } from './systems/build.js';
 import { describeSystem, type RunningSystem, startSystem, versions } from './systems/index.js';
@@ -729,20 +729,6 @@ export async function drain(sys: RunningSystem, cfg: BenchConfig, log: Log): Pro
     await w.all({ t: 'closeAll' }).catch(() => {});
     await w.stop();
   }
-}
-
-function emptyRecovery(): RecoveryResult {
-  return {
-    clients: 0,
-    recovered: 0,
-    down: 0,
-    firstCloseUs: 0,
-    lastRejoinUs: 0,
-    gapsUs: [],
-    reconnectAttempts: 0,
-    refused: 0,
-    closeCodes: {},
-  };
 }
 
 function mergeRecovery(list: RecoveryResult[]): RecoveryResult {

@@ -101,6 +101,20 @@ export interface RecoveryResult {
   closeCodes: Record<string, number>;
 }
 
+export function emptyRecovery(): RecoveryResult {
+  return {
+    clients: 0,
+    recovered: 0,
+    down: 0,
+    firstCloseUs: 0,
+    lastRejoinUs: 0,
+    gapsUs: [],
+    reconnectAttempts: 0,
+    refused: 0,
+    closeCodes: {},
+  };
+}
+
 export interface BackgroundResult {
   sent: number;
   acked: number;

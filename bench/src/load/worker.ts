@@ -25,7 +25,7 @@ import type {
   Request,
   StatsResult,
 } from './protocol.js';
-import { nowUs } from './protocol.js';
+import { emptyRecovery, nowUs } from './protocol.js';
 
 const workerId = Number(process.env.BENCH_WORKER_ID ?? '0');
 
@@ -329,17 +329,7 @@ function audit(acked: Record<string, string[]>): AuditResult {
 
 function recovery(group: string): RecoveryResult {
   const clients = groups.get(group)?.clients ?? [];
-  const res: RecoveryResult = {
-    clients: clients.length,
-    recovered: 0,
-    down: 0,
-    firstCloseUs: 0,
-    lastRejoinUs: 0,
-    gapsUs: [],
-    reconnectAttempts: 0,
-    refused: 0,
-    closeCodes: {},
-  };
+  const res: RecoveryResult = { ...emptyRecovery(), clients: clients.length };
   for (const c of clients) {
     if (c.closes === 0) continue;
     for (const [code, n] of c.closeCodes) res.closeCodes[code] = (res.closeCodes[code] ?? 0) + n;
