@@ -21,6 +21,9 @@ declare module 'fastify' {
   }
 }
 
+const kConn = Symbol('chat.conn');
+type ChatSocket = WebSocket & { [kConn]?: Conn };
+
 /** Seconds a refused client should wait before retrying (sent as Retry-After). */
 const RETRY_AFTER_S = '2';
 /** Reconnect delay suggested in the close reason of a drain (the client jitters below it). */
@@ -86,13 +89,15 @@ export default fp(
       }
       const conn = new Conn(socket, randomUUID().slice(0, 12), auth, connLimits, Date.now());
       hub.add(conn);
-      socket.on('close', () => hub.remove(conn));
-      // Nothing here may capture `req`: it would keep the whole upgrade request (headers, reply,
-      // child logger) alive for the life of the socket, several KiB per connection.
+      // One set of listener functions for every socket, finding the Conn on the socket: a
+      // closure per socket and event costs memory at 10k+ sockets. Nothing here may capture
+      // `req` either: it would keep the upgrade request (headers, reply, child logger) alive.
+      (socket as ChatSocket)[kConn] = conn;
+      socket.on('close', onClose);
       // @fastify/websocket's own error listener closes over the request and reply; ours replaces it.
       socket.removeAllListeners('error');
-      socket.on('error', (err) => app.log.debug({ err: err.message, conn: conn.id }, 'socket error'));
-      socket.on('message', (data: RawData, isBinary: boolean) => onFrame(conn, data, isBinary));
+      socket.on('error', onError);
+      socket.on('message', onMessage);
       conn.send(
         frame({
           type: 'welcome',
@@ -104,6 +109,20 @@ export default fp(
         }),
       );
     });
+
+    function onClose(this: ChatSocket): void {
+      const conn = this[kConn];
+      if (conn) hub.remove(conn);
+    }
+
+    function onError(this: ChatSocket, err: Error): void {
+      app.log.debug({ err: err.message, conn: this[kConn]?.id }, 'socket error');
+    }
+
+    function onMessage(this: ChatSocket, data: RawData, isBinary: boolean): void {
+      const conn = this[kConn];
+      if (conn) onFrame(conn, data, isBinary);
+    }
 
     function onFrame(conn: Conn, data: RawData, isBinary: boolean): void {
       const now = Date.now();
