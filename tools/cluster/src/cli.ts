@@ -2,8 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { type Cluster, DEFAULT_SERVER_ENTRY, startCluster } from './cluster.js';
+import { type Cluster, startCluster } from './cluster.js';
 import { bounceRedis } from './control.js';
+import { DEFAULT_SERVER_ENTRY } from './options.js';
 
 const HELP = `Usage: pnpm cluster [options]
 

@@ -1,0 +1,65 @@
+import { fileURLToPath } from 'node:url';
+
+/** apps/server/dist/server.js, seen from tools/cluster/src. */
+export const DEFAULT_SERVER_ENTRY = fileURLToPath(
+  new URL('../../../apps/server/dist/server.js', import.meta.url),
+);
+
+export interface ClusterOptions {
+  /** Replicas (default 3). */
+  pods?: number;
+  /** Load balancer port; 0 (default) picks a free one. The CLI uses 8080. */
+  port?: number;
+  /** Load balancer interface (default 127.0.0.1; the control API answers loopback clients only). */
+  host?: string;
+  /** Extra environment for every pod; wins over the harness defaults (any server setting). */
+  env?: Record<string, string>;
+  /** Server bundle (default apps/server/dist/server.js). */
+  serverEntry?: string;
+  /** Pause between taking a pod out of the balancer and its SIGTERM, like a preStop sleep (200 ms). */
+  preStopMs?: number;
+  /** Readiness probe interval (100 ms). */
+  probeMs?: number;
+  /** How long a new pod may take to become ready (20 s). */
+  readyTimeoutMs?: number;
+  /** After a SIGTERM, SIGKILL a pod still running after this long (30 s; keep above SHUTDOWN_TIMEOUT_MS). */
+  terminationGraceMs?: number;
+  /** Start a replacement when a pod is killed, as a ReplicaSet would (true). */
+  replaceKilled?: boolean;
+  /** Tries per WebSocket upgrade across pods on 503 / refused (3). */
+  upgradeAttempts?: number;
+  /** LOG_LEVEL of the pods (warn). Logs go to files under `<dir>/logs`. */
+  logLevel?: string;
+  /** Leave the temp dir (logs, Redis data) in place on stop (false). */
+  keepDir?: boolean;
+  /** redis-server binary (redis-server on PATH). */
+  redisBin?: string;
+  /** NODE_ID prefix: pods are `<prefix>-1`, `<prefix>-2`, ... never reused (pod). */
+  podPrefix?: string;
+  /** Serve the control API under /__cluster/ on the balancer (true). */
+  controlApi?: boolean;
+}
+
+/** The balancer's address is not here: only the constructor needs it, once. */
+export type ResolvedOptions = Required<Omit<ClusterOptions, 'port' | 'host' | 'env'>> & {
+  env: Record<string, string>;
+};
+
+export function resolveOptions(options: ClusterOptions): ResolvedOptions {
+  return {
+    pods: options.pods ?? 3,
+    env: options.env ?? {},
+    serverEntry: options.serverEntry ?? DEFAULT_SERVER_ENTRY,
+    preStopMs: options.preStopMs ?? 200,
+    probeMs: options.probeMs ?? 100,
+    readyTimeoutMs: options.readyTimeoutMs ?? 20_000,
+    terminationGraceMs: options.terminationGraceMs ?? 30_000,
+    replaceKilled: options.replaceKilled ?? true,
+    upgradeAttempts: options.upgradeAttempts ?? 3,
+    logLevel: options.logLevel ?? 'warn',
+    keepDir: options.keepDir ?? false,
+    redisBin: options.redisBin ?? 'redis-server',
+    podPrefix: options.podPrefix ?? 'pod',
+    controlApi: options.controlApi ?? true,
+  };
+}
