@@ -5,8 +5,6 @@ import type { VerifiedUser } from '../auth/tokens.js';
 import { errorFrame, framePayload } from './frames.js';
 import { TokenBucket, WindowCounter } from './rate-limit.js';
 
-export type RoomState = 'joining' | 'live';
-
 export interface ConnLimits {
   ratePerS: number;
   rateBurst: number;
@@ -21,7 +19,8 @@ const CLOSE_GRACE_MS = 3000;
 
 /** One client socket on this pod. */
 export class Conn {
-  readonly rooms = new Map<string, RoomState>();
+  /** Rooms joined or being joined; made on the first join (idle sockets carry none). */
+  private joined: Set<string> | undefined;
   readonly bucket: TokenBucket;
   /** The user's bucket for messages, shared with the user's other sockets on this pod. */
   userBucket: TokenBucket | undefined;
@@ -144,6 +143,27 @@ export class Conn {
   /** The presence key of this socket: unique across pods. */
   presenceKey(nodeId: string): string {
     return `${nodeId}/${this.id}`;
+  }
+
+  inRoom(room: string): boolean {
+    return this.joined?.has(room) ?? false;
+  }
+
+  get roomCount(): number {
+    return this.joined?.size ?? 0;
+  }
+
+  addRoom(room: string): void {
+    this.joined ??= new Set();
+    this.joined.add(room);
+  }
+
+  removeRoom(room: string): void {
+    this.joined?.delete(room);
+  }
+
+  roomNames(): string[] {
+    return this.joined ? [...this.joined] : [];
   }
 
   /** Rate-limit refusals in the last 10 s, counting this one. */

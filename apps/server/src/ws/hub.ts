@@ -71,7 +71,7 @@ export class Hub implements BrokerListener {
     this.metrics.connections.set(this.conns.size);
     const user = conn.userBucket && this.users.get(conn.user.id);
     if (user && --user.sockets === 0) this.users.delete(conn.user.id);
-    for (const room of [...conn.rooms.keys()]) this.detach(conn, room);
+    for (const room of conn.roomNames()) this.detach(conn, room);
   }
 
   // ---- client requests ----------------------------------------------------------------
@@ -81,15 +81,15 @@ export class Hub implements BrokerListener {
       conn.error('forbidden_room', `your token does not allow room "${name}"`, name);
       return;
     }
-    if (conn.rooms.has(name)) this.detach(conn, name);
-    if (conn.rooms.size >= this.config.MAX_ROOMS_PER_CONN) {
+    if (conn.inRoom(name)) this.detach(conn, name);
+    if (conn.roomCount >= this.config.MAX_ROOMS_PER_CONN) {
       conn.error('too_many_rooms', `at most ${this.config.MAX_ROOMS_PER_CONN} rooms per connection`, name);
       return;
     }
     const room = this.room(name);
     const buffered: { id: string; data: Buffer }[] = [];
     room.joining.set(conn, buffered);
-    conn.rooms.set(name, 'joining');
+    conn.addRoom(name);
     try {
       await room.ready;
       let reply: string;
@@ -119,7 +119,6 @@ export class Hub implements BrokerListener {
         if (lastSent === undefined || compareIds(f.id, lastSent) > 0) conn.send(f.data);
       this.dirty.delete(room);
       this.metrics.framesOut.inc(room.goLive(conn, lastSent));
-      conn.rooms.set(name, 'live');
       this.broker
         .presenceAdd(name, self)
         .catch((err: unknown) => this.log.warn({ err }, 'presence add failed'));
@@ -127,7 +126,7 @@ export class Hub implements BrokerListener {
       this.log.warn({ err, room: name }, 'join failed');
       if (room.joining.get(conn) === buffered) {
         room.joining.delete(conn);
-        conn.rooms.delete(name);
+        conn.removeRoom(name);
         this.disposeIfEmpty(room);
       }
       conn.error(
@@ -140,12 +139,12 @@ export class Hub implements BrokerListener {
   }
 
   leave(conn: Conn, { room }: ClientFrameOf<'leave'>): void {
-    if (conn.rooms.has(room)) this.detach(conn, room);
+    if (conn.inRoom(room)) this.detach(conn, room);
     conn.send(frame({ type: 'left', room }));
   }
 
   async send(conn: Conn, { room, clientMsgId, text }: ClientFrameOf<'send'>): Promise<void> {
-    if (!conn.rooms.has(room)) {
+    if (!conn.inRoom(room)) {
       conn.error('not_joined', `join "${room}" before sending to it`, clientMsgId);
       return;
     }
@@ -240,7 +239,7 @@ export class Hub implements BrokerListener {
   }
 
   private detach(conn: Conn, name: string): void {
-    conn.rooms.delete(name);
+    conn.removeRoom(name);
     const room = this.rooms.get(name);
     if (!room) return;
     if (room.remove(conn)) {
