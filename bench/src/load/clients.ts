@@ -179,17 +179,24 @@ interface ChatFrame extends WireMessage {
 
 const CONNECT_TIMEOUT_MS = 20_000;
 
-/** A client of this server: the chat.v1 protocol over `ws`, resuming with `since` after a close. */
-export class ChatClient extends BenchClient {
-  private ws: WebSocket | undefined;
-  private readonly lastIds = new Map<string, string>();
+/**
+ * What the two plain-`ws` clients share: the socket, its open/close handling (a refused
+ * upgrade is a Refused error; a close fails pending joins and reports to the base class) and
+ * the joins waiting for their reply. They differ only in frame format and in resuming.
+ */
+abstract class WsBenchClient extends BenchClient {
+  protected ws: WebSocket | undefined;
   private readonly joins = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
   private welcomed: (() => void) | undefined;
 
-  protected connect(url: string): Promise<void> {
+  /** Opens the socket; resolves on the server's welcome (`welcomed()`). */
+  protected open(
+    url: string,
+    protocols: string[],
+    retryHint: (reason: string) => number | undefined,
+  ): Promise<void> {
     return new Promise((resolve, reject) => {
-      const token = this.opts.token ?? '';
-      const ws = new WebSocket(url, handshakeProtocols(token), {
+      const ws = new WebSocket(url, protocols, {
         perMessageDeflate: false,
         handshakeTimeout: CONNECT_TIMEOUT_MS,
         ...(this.opts.localAddress ? { localAddress: this.opts.localAddress } : {}),
@@ -217,21 +224,37 @@ export class ChatClient extends BenchClient {
         fail(new Error(`closed ${code} before welcome`));
         for (const j of this.joins.values()) j.reject(new Error(`closed ${code}`));
         this.joins.clear();
-        this.onClosed(code, parseCloseReason(reason.toString()).retryAfterMs);
+        this.onClosed(code, retryHint(reason.toString()));
       });
     });
   }
 
-  protected join(room: string): Promise<void> {
+  protected abstract onFrame(data: Buffer): void;
+
+  protected welcome(): void {
+    this.welcomed?.();
+  }
+
+  /** Sends a join frame and resolves when `joined(room)` is called for it. */
+  protected awaitJoin(room: string, frame: string): Promise<void> {
     return new Promise((resolve, reject) => {
       this.joins.set(room, { resolve, reject });
-      const since = this.closes > 0 ? (this.lastIds.get(room) ?? '0-0') : undefined;
-      this.ws?.send(JSON.stringify({ type: 'join', room, ...(since ? { since } : {}) }));
+      this.ws?.send(frame);
     });
   }
 
-  protected transmit(p: Pending): void {
-    this.ws?.send(`{"type":"send","room":"${p.room}","clientMsgId":"${p.clientMsgId}","text":"${p.text}"}`);
+  protected joined(room: string): void {
+    this.joins.get(room)?.resolve();
+    this.joins.delete(room);
+  }
+
+  /** Fails a waiting join, if `room` names one; true when it did. */
+  protected joinRefused(room: string, code: string): boolean {
+    const j = this.joins.get(room);
+    if (!j) return false;
+    j.reject(new Error(`join refused: ${code}`));
+    this.joins.delete(room);
+    return true;
   }
 
   protected disconnect(): void {
@@ -239,8 +262,30 @@ export class ChatClient extends BenchClient {
     this.ws = undefined;
     if (ws && ws.readyState !== ws.CLOSED) ws.close(1000);
   }
+}
 
-  private onFrame(data: Buffer): void {
+/** A client of this server: the chat.v1 protocol over `ws`, resuming with `since` after a close. */
+export class ChatClient extends WsBenchClient {
+  private readonly lastIds = new Map<string, string>();
+
+  protected connect(url: string): Promise<void> {
+    return this.open(
+      url,
+      handshakeProtocols(this.opts.token ?? ''),
+      (reason) => parseCloseReason(reason).retryAfterMs,
+    );
+  }
+
+  protected join(room: string): Promise<void> {
+    const since = this.closes > 0 ? (this.lastIds.get(room) ?? '0-0') : undefined;
+    return this.awaitJoin(room, JSON.stringify({ type: 'join', room, ...(since ? { since } : {}) }));
+  }
+
+  protected transmit(p: Pending): void {
+    this.ws?.send(`{"type":"send","room":"${p.room}","clientMsgId":"${p.clientMsgId}","text":"${p.text}"}`);
+  }
+
+  protected onFrame(data: Buffer): void {
     const f = JSON.parse(data.toString()) as ChatFrame;
     switch (f.type) {
       case 'msg':
@@ -251,7 +296,7 @@ export class ChatClient extends BenchClient {
         this.onAck(f.room ?? '', f.clientMsgId ?? '');
         return;
       case 'welcome':
-        this.welcomed?.();
+        this.welcome();
         return;
       case 'joined':
       case 'resync': {
@@ -262,8 +307,7 @@ export class ChatClient extends BenchClient {
           // Replayed on a resume: the gap. A fresh join's history page is old news.
           if (this.closes > 0) this.onDelivered(room, m.clientMsgId ?? '', m.text ?? '', false);
         }
-        this.joins.get(room)?.resolve();
-        this.joins.delete(room);
+        this.joined(room);
         return;
       }
       case 'ping':
@@ -275,10 +319,7 @@ export class ChatClient extends BenchClient {
           const p = this.pending.get(f.ref);
           setTimeout(() => p && this.pending.has(p.clientMsgId) && this.transmit(p), f.retryAfterMs ?? 1000);
         }
-        if (f.ref && this.joins.has(f.ref)) {
-          this.joins.get(f.ref)?.reject(new Error(`join refused: ${f.code}`));
-          this.joins.delete(f.ref);
-        }
+        if (f.ref) this.joinRefused(f.ref, f.code ?? 'error');
         return;
       default:
         return;
@@ -356,70 +397,20 @@ interface BareFrame extends WireMessage {
 }
 
 /** A client of the bare ws + Redis loop: join, send, get what is published; no resume. */
-export class BareClient extends BenchClient {
-  private ws: WebSocket | undefined;
-  private readonly joins = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
-  private welcomed: (() => void) | undefined;
-
+export class BareClient extends WsBenchClient {
   protected connect(url: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, {
-        perMessageDeflate: false,
-        handshakeTimeout: CONNECT_TIMEOUT_MS,
-        ...(this.opts.localAddress ? { localAddress: this.opts.localAddress } : {}),
-      });
-      this.ws = ws;
-      let settled = false;
-      this.welcomed = () => {
-        settled = true;
-        resolve();
-      };
-      ws.on('unexpected-response', (_req, res) => {
-        res.resume();
-        ws.terminate();
-        if (!settled) {
-          settled = true;
-          reject(new Refused(`HTTP ${res.statusCode}`));
-        }
-      });
-      ws.on('error', (err) => {
-        if (!settled) {
-          settled = true;
-          reject(err);
-        }
-      });
-      ws.on('message', (data: Buffer) => this.onFrame(data));
-      ws.on('close', (code) => {
-        if (this.ws !== ws) return;
-        if (!settled) {
-          settled = true;
-          reject(new Error(`closed ${code}`));
-        }
-        for (const j of this.joins.values()) j.reject(new Error(`closed ${code}`));
-        this.joins.clear();
-        this.onClosed(code, undefined);
-      });
-    });
+    return this.open(url, [], () => undefined);
   }
 
   protected join(room: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.joins.set(room, { resolve, reject });
-      this.ws?.send(`{"t":"join","room":"${room}"}`);
-    });
+    return this.awaitJoin(room, `{"t":"join","room":"${room}"}`);
   }
 
   protected transmit(p: Pending): void {
     this.ws?.send(`{"t":"send","room":"${p.room}","clientMsgId":"${p.clientMsgId}","text":"${p.text}"}`);
   }
 
-  protected disconnect(): void {
-    const ws = this.ws;
-    this.ws = undefined;
-    if (ws && ws.readyState !== ws.CLOSED) ws.close(1000);
-  }
-
-  private onFrame(data: Buffer): void {
+  protected onFrame(data: Buffer): void {
     const f = JSON.parse(data.toString()) as BareFrame;
     switch (f.t) {
       case 'msg':
@@ -429,11 +420,10 @@ export class BareClient extends BenchClient {
         this.onAck(f.room ?? '', f.clientMsgId ?? '');
         return;
       case 'welcome':
-        this.welcomed?.();
+        this.welcome();
         return;
       case 'joined':
-        this.joins.get(f.room ?? '')?.resolve();
-        this.joins.delete(f.room ?? '');
+        this.joined(f.room ?? '');
         return;
       default:
         return;
