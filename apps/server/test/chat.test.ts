@@ -248,7 +248,9 @@ describe('bad input and refused clients', () => {
   it('refuses an Origin outside the allow-list with 403, accepts one inside', async () => {
     const bad = new TestClient(srv.wsUrl, srv.token(), { origin: 'http://evil.example' });
     await expect(bad.opened).rejects.toThrow('HTTP 403');
-    const good = await TestClient.connect(srv.wsUrl, srv.token(), { origin: 'http://allowed.example' });
+    const good = await TestClient.connect(srv.wsUrl, srv.token(), {
+      headers: { origin: 'http://allowed.example' },
+    });
     await good.close();
   });
 

@@ -1,13 +1,4 @@
-import {
-  type ClientFrame,
-  decodeServerFrame,
-  handshakeProtocols,
-  type ServerFrame,
-  type ServerFrameOf,
-  type ServerFrameType,
-} from '@chat/protocol';
 import Fastify, { type FastifyInstance } from 'fastify';
-import WebSocket from 'ws';
 import app, { type AppOptions } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 
@@ -54,120 +45,10 @@ export async function startApp(
   };
 }
 
-type Waiter = { match: (f: ServerFrame) => boolean; resolve: (f: ServerFrame) => void };
+/** The bare protocol client shared with the cluster harness's and the e2e tests. */
+export { clientMsgId as randomId, ProtocolClient as TestClient } from '@chat/cluster/protocol-client';
 
-/** A bare protocol client for server tests: records frames and waits for specific ones. */
-export class TestClient {
-  readonly frames: ServerFrame[] = [];
-  readonly ws: WebSocket;
-  readonly opened: Promise<void>;
-  readonly closed: Promise<{ code: number; reason: string }>;
-  private waiters: Waiter[] = [];
-
-  constructor(url: string, token: string | undefined, headers: Record<string, string> = {}) {
-    const protocols = token === undefined ? ['chat.v1'] : handshakeProtocols(token);
-    this.ws = new WebSocket(url, protocols, { headers });
-    this.opened = new Promise((resolve, reject) => {
-      this.ws.once('open', () => resolve());
-      this.ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
-      this.ws.once('error', reject);
-    });
-    this.opened.catch(() => {});
-    this.closed = new Promise((resolve) =>
-      this.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
-    );
-    this.ws.on('message', (data, isBinary) => {
-      if (isBinary) throw new Error('server sent a binary frame');
-      const decoded = decodeServerFrame(data.toString());
-      if (!decoded.ok)
-        throw new Error(`server sent an invalid frame: ${decoded.message}: ${data.toString()}`);
-      const frame = decoded.frame;
-      this.frames.push(frame);
-      if (frame.type === 'ping') this.send({ type: 'pong', t: frame.t });
-      this.waiters = this.waiters.filter((w) => {
-        if (!w.match(frame)) return true;
-        w.resolve(frame);
-        return false;
-      });
-    });
-  }
-
-  static async connect(url: string, token: string, headers?: Record<string, string>): Promise<TestClient> {
-    const c = new TestClient(url, token, headers);
-    await c.opened;
-    await c.next('welcome');
-    return c;
-  }
-
-  send(frame: ClientFrame | Record<string, unknown>): void {
-    this.ws.send(JSON.stringify(frame));
-  }
-
-  /** The first frame of this type (already received or future) matching the predicate. */
-  next<T extends ServerFrameType>(
-    type: T,
-    pred: (f: ServerFrameOf<T>) => boolean = () => true,
-    timeoutMs = 5000,
-  ): Promise<ServerFrameOf<T>> {
-    const match = (f: ServerFrame): boolean => f.type === type && pred(f as ServerFrameOf<T>);
-    const seen = this.frames.find(match);
-    if (seen) return Promise.resolve(seen as ServerFrameOf<T>);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(new Error(`no ${type} frame within ${timeoutMs} ms; got ${this.frames.map((f) => f.type)}`)),
-        timeoutMs,
-      );
-      this.waiters.push({
-        match,
-        resolve: (f) => {
-          clearTimeout(timer);
-          resolve(f as ServerFrameOf<T>);
-        },
-      });
-    });
-  }
-
-  async join(room: string, since?: string): Promise<ServerFrameOf<'joined'> | ServerFrameOf<'resync'>> {
-    const before = this.frames.length;
-    this.send(since === undefined ? { type: 'join', room } : { type: 'join', room, since });
-    const isReply = (f: ServerFrame) =>
-      (f.type === 'joined' || f.type === 'resync') && f.room === room && this.frames.indexOf(f) >= before;
-    const found = this.frames.slice(before).find(isReply);
-    if (found) return found as ServerFrameOf<'joined'>;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no reply to join ${room}`)), 5000);
-      this.waiters.push({
-        match: isReply,
-        resolve: (f) => {
-          clearTimeout(timer);
-          resolve(f as ServerFrameOf<'joined'>);
-        },
-      });
-    });
-  }
-
-  async say(room: string, text: string, clientMsgId = randomId()): Promise<ServerFrameOf<'ack'>> {
-    this.send({ type: 'send', room, clientMsgId, text });
-    return this.next('ack', (a) => a.clientMsgId === clientMsgId);
-  }
-
-  messages(room: string): ServerFrameOf<'msg'>[] {
-    return this.frames.filter((f): f is ServerFrameOf<'msg'> => f.type === 'msg' && f.room === room);
-  }
-
-  close(): Promise<{ code: number; reason: string }> {
-    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING)
-      this.ws.close(1000);
-    return this.closed;
-  }
-}
-
-let counter = 0;
-export function randomId(): string {
-  counter++;
-  return `cm${Date.now().toString(36)}${counter.toString(36).padStart(4, '0')}`;
-}
+import { fetchToken } from '@chat/cluster/protocol-client';
 
 export interface ServerProcess {
   url: string;
@@ -211,14 +92,7 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
   return {
     url,
     wsUrl: `${url.replace('http', 'ws')}/ws`,
-    async token(name = 'tester') {
-      const res = await fetch(`${url}/api/token`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ name }),
-      });
-      return ((await res.json()) as { token: string }).token;
-    },
+    token: (name = 'tester') => fetchToken(url, name),
     async rss() {
       const text = await (await fetch(`${url}/metrics`)).text();
       const m = /^process_resident_memory_bytes(?:\{[^}]*\})? (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(text);

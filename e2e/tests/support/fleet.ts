@@ -1,5 +1,6 @@
 import { ChatClient, type SendResult, type WebSocketConstructor } from '@chat/client';
-import { TOKEN_PATH, type TokenResponse, WS_PATH } from '@chat/protocol';
+import { fetchToken } from '@chat/cluster/protocol-client';
+import { WS_PATH } from '@chat/protocol';
 import WebSocket from 'ws';
 
 /** One Node client and everything it saw, for loss / duplicate / reconnect accounting. */
@@ -19,16 +20,6 @@ export interface Member {
   closeCodes: number[];
   acked: SendResult[];
   failed: number;
-}
-
-export async function fetchToken(baseUrl: string, name: string): Promise<string> {
-  const res = await fetch(new URL(TOKEN_PATH, baseUrl), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ name }),
-  });
-  if (!res.ok) throw new Error(`token request answered ${res.status}`);
-  return ((await res.json()) as TokenResponse).token;
 }
 
 /** Starts `count` reconnecting clients through the balancer, spread round-robin over `rooms`. */
