@@ -14,7 +14,17 @@ afterEach(async () => {
   await server.stop();
 });
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/**
+ * Absence ("no further join is sent") is checked on the client's recorded timers rather than by
+ * waiting: a retry can only come from its timer, so a timer cleared before it fired proves it.
+ * With FAST_BACKOFF and random() = 0.5 a retry after a hint of h ms is scheduled at
+ * min(h, 80) + 5 ms.
+ */
+function retryTimer(timers: ReturnType<typeof recordingTimers>, ms: number) {
+  const found = timers.scheduled.filter((t) => t.ms === ms);
+  expect(found).toHaveLength(1);
+  return found[0];
+}
 
 /** The next joins of `room` get these answers, one each, in order; later ones succeed. */
 function refuseJoins(room: string, ...answers: JoinBehaviour[]): void {
@@ -38,13 +48,14 @@ function track<T>(promise: Promise<T>): { settled: () => boolean } {
 describe('join refused with a retryable error', () => {
   it('asks again on the same socket after retryAfterMs, and the join resolves then', async () => {
     refuseJoins('general', { error: 'unavailable', retryAfterMs: 60 });
-    const { client } = makeClient(server);
+    const timers = recordingTimers();
+    const { client } = makeClient(server, { timers });
     client.connect();
     const refused = nextEvent(client, 'error');
     const join = client.join('general');
     const state = track(join);
     expect(await refused).toMatchObject({ code: 'unavailable', ref: 'general', retryAfterMs: 60 });
-    await sleep(10);
+    expect(retryTimer(timers, 65)).toMatchObject({ fired: false, cleared: false });
     expect(state.settled()).toBe(false);
     expect(client.rooms).toEqual(['general']);
     expect(client.getRoom('general')?.joined).toBe(false);
@@ -110,20 +121,22 @@ describe('join refused with a retryable error', () => {
 
   it('leave() while a retry waits rejects the join and sends no more joins', async () => {
     refuseJoins('general', { error: 'unavailable', retryAfterMs: 60 });
-    const { client } = makeClient(server);
+    const timers = recordingTimers();
+    const { client } = makeClient(server, { timers });
     client.connect();
     const refused = nextEvent(client, 'error');
     const join = client.join('general');
     await refused;
     client.leave('general');
     await expect(join).rejects.toMatchObject({ code: 'left' });
-    await sleep(120);
+    expect(retryTimer(timers, 65)).toMatchObject({ fired: false, cleared: true });
     expect(joinsOf('general')).toHaveLength(1);
   });
 
   it('a reconnect while a retry waits re-joins once on the new socket, not twice', async () => {
     refuseJoins('general', { error: 'unavailable', retryAfterMs: 150 });
-    const { client } = makeClient(server);
+    const timers = recordingTimers();
+    const { client } = makeClient(server, { timers });
     client.connect();
     const refused = nextEvent(client, 'error');
     const join = client.join('general');
@@ -131,20 +144,21 @@ describe('join refused with a retryable error', () => {
     (await server.connection(1)).terminate();
     const second = await server.connection(2);
     await expect(join).resolves.toMatchObject({ room: 'general' });
-    await sleep(250);
+    expect(retryTimer(timers, 85)).toMatchObject({ fired: false, cleared: true });
     expect(joinsOf('general').map((r) => r.conn.id)).toEqual(['conn-1', second.id]);
   });
 
   it('close() cancels a waiting retry; the join resolves after the next connect()', async () => {
     refuseJoins('general', { error: 'unavailable', retryAfterMs: 50 });
-    const { client } = makeClient(server);
+    const timers = recordingTimers();
+    const { client } = makeClient(server, { timers });
     client.connect();
     const refused = nextEvent(client, 'error');
     const join = client.join('general');
     const state = track(join);
     await refused;
     client.close();
-    await sleep(120);
+    expect(retryTimer(timers, 55)).toMatchObject({ fired: false, cleared: true });
     expect(joinsOf('general')).toHaveLength(1);
     expect(state.settled()).toBe(false);
     client.connect();
@@ -160,7 +174,6 @@ describe('join refused with a retryable error', () => {
     const join = client.join('general');
     await refused;
     const sent = client.send('general', 'typed while refused');
-    await sleep(10);
     expect(server.framesOf('send')).toEqual([]);
     expect(client.getRoom('general')?.pending.map((p) => p.status)).toEqual(['queued']);
     await join;
@@ -170,7 +183,8 @@ describe('join refused with a retryable error', () => {
   });
 
   it('ignores a retryable error about a room that is joined or unknown', async () => {
-    const { client } = makeClient(server);
+    const timers = recordingTimers();
+    const { client } = makeClient(server, { timers });
     client.connect();
     await client.join('general');
     const conn = await server.connection(1);
@@ -178,7 +192,7 @@ describe('join refused with a retryable error', () => {
     conn.send({ type: 'error', code: 'unavailable', message: 'x', ref: 'general', retryAfterMs: 10 });
     conn.send({ type: 'error', code: 'unavailable', message: 'x', ref: 'nowhere', retryAfterMs: 10 });
     await errors;
-    await sleep(60);
+    expect(timers.scheduled.filter((t) => t.ms < 100)).toEqual([]); // no retry (it would be at 15 ms)
     expect(server.framesOf('join')).toHaveLength(1);
     expect(client.rooms).toEqual(['general']);
     expect(client.getRoom('general')?.joined).toBe(true);
