@@ -6,7 +6,7 @@ import type { Metrics } from '../metrics.js';
 import type { Conn } from './connection.js';
 import { frame, idTime, joinedFrame, resyncFrame } from './frames.js';
 import { TokenBucket } from './rate-limit.js';
-import { Room } from './room.js';
+import { type BufferedFrame, Room } from './room.js';
 import { drainSockets, heartbeat } from './sweeps.js';
 
 const PRESENCE_FLUSH_MS = 50;
@@ -87,7 +87,7 @@ export class Hub implements BrokerListener {
       return;
     }
     const room = this.room(name);
-    const buffered: { id: string; data: Buffer }[] = [];
+    const buffered: BufferedFrame[] = [];
     room.joining.set(conn, buffered);
     conn.addRoom(name);
     try {
