@@ -110,8 +110,8 @@ function commandLine(pid: number): string {
 
 /**
  * Kills the children of clusters whose parent died without cleaning up (SIGKILL, OOM) and
- * removes their temp dirs. Only pids whose command line is still a redis-server or a node
- * server are touched, so a recycled pid is left alone. Best effort, Linux /proc only.
+ * removes their temp dirs. Only pids whose command line is still a redis-server, a node
+ * server or a prometheus are touched, so a recycled pid is left alone. Best effort, Linux /proc only.
  */
 export function reapOrphans(): number {
   let reaped = 0;
@@ -135,7 +135,7 @@ export function reapOrphans(): number {
     for (const pid of owner.children) {
       if (!alive(pid)) continue;
       const cmd = commandLine(pid);
-      if (!cmd.includes('redis-server') && !cmd.includes('server.js')) continue;
+      if (!/redis-server|server\.js|prometheus/.test(cmd)) continue;
       try {
         process.kill(pid, 'SIGCONT');
         process.kill(pid, 'SIGKILL');

@@ -10,6 +10,7 @@ import type { ClusterEvents, RollResult } from './events.js';
 import { type KillResult, Operations } from './operations.js';
 import { type ClusterOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import type { Pod, PodExit, PodInfo } from './pod.js';
+import { PrometheusServer } from './prometheus.js';
 import { RedisServer, type RedisState } from './redis.js';
 import { ReplicaSet, type Target } from './replica-set.js';
 
@@ -17,6 +18,7 @@ export interface ClusterState {
   url: string;
   dir: string;
   redis: { url: string; port: number; pid: number | undefined; state: RedisState };
+  prometheus?: { url: string; pid: number | undefined };
   pods: PodInfo[];
   /** Most recent first, at most 50. */
   exited: PodExit[];
@@ -34,6 +36,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   readonly logDir: string;
   readonly redis: RedisServer;
   readonly balancer: Balancer;
+  /** Scraping every pod (with `prometheus: true`); its targets follow the pod set. */
+  readonly prometheus: PrometheusServer | undefined;
   /** The one TOKEN_SECRET of every pod, so a token from one pod is valid on all. */
   readonly tokenSecret = randomBytes(24).toString('hex');
   private readonly opts: ResolvedOptions;
@@ -56,8 +60,20 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       this.opts.pods,
     );
     this.ops = new Operations(this.replicaSet, this, this.opts);
+    if (this.opts.prometheus) {
+      this.prometheus = new PrometheusServer({
+        dir: join(this.dir, 'prometheus'),
+        bin: this.opts.prometheusBin,
+        scrapeIntervalS: this.opts.scrapeIntervalS,
+      });
+      const retarget = () => this.prometheus?.setTargets(this.scrapeTargets());
+      this.on('pod:start', retarget);
+      this.on('pod:exit', retarget);
+    }
     trackDir(this.dir, () =>
-      [this.redis.pid, ...this.replicaSet.live.map((p) => p.pid)].filter((p) => p !== undefined),
+      [this.redis.pid, this.prometheus?.pid, ...this.replicaSet.live.map((p) => p.pid)].filter(
+        (p) => p !== undefined,
+      ),
     );
     const lb: BalancerOptions = {
       host: options.host ?? '127.0.0.1',
@@ -102,6 +118,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       this.emit('redis:start');
       writeOwners();
       await this.balancer.listen();
+      await this.prometheus?.start();
       await Promise.all(Array.from({ length: this.replicaSet.replicas }, () => this.replicaSet.startPod()));
       return this;
     } catch (err) {
@@ -114,6 +131,13 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     return this.replicaSet.live.map((p) => p.info());
   }
 
+  /** Pods an HPA would count (not terminating), by name. */
+  podNames(): string[] {
+    return this.replicaSet.live
+      .filter((p) => p.phase === 'starting' || p.phase === 'running')
+      .map((p) => p.id);
+  }
+
   /** The live Pod objects (events, log tail, signals); prefer the methods of the cluster. */
   podHandles(): readonly Pod[] {
     return this.replicaSet.live;
@@ -124,6 +148,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       url: this.url,
       dir: this.dir,
       redis: { url: this.redis.url, port: this.redis.port, pid: this.redis.pid, state: this.redis.state },
+      ...(this.prometheus ? { prometheus: { url: this.prometheus.url, pid: this.prometheus.pid } } : {}),
       pods: this.pods(),
       exited: this.replicaSet.exited.slice(-50).reverse(),
       busy: this.busy,
@@ -164,9 +189,17 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.ops.setRoutable(target, routable);
   }
 
-  /** Scales to `replicas`: new pods start in parallel; removed pods (newest first) drain. */
+  /**
+   * Scales to `replicas`: new pods start in parallel; removed pods drain, the emptiest first
+   * (the pod-deletion-cost of the chart, mirrored), then the newest.
+   */
   scale(replicas: number): Promise<PodInfo[]> {
     return this.ops.scale(replicas);
+  }
+
+  /** Desired replicas (spec.replicas): set at once by scale(), while pods still start or drain. */
+  get replicas(): number {
+    return this.replicaSet.replicas;
   }
 
   /** Resolves when every live pod is ready. */
@@ -237,12 +270,23 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         for (const p of pods) p.routable = false;
         await Promise.all(pods.map((p) => this.replicaSet.terminateWithGrace(p)));
       }
-      await Promise.all([this.balancer.close().catch(() => {}), ...pods.map((p) => p.kill())]);
+      await Promise.all([
+        this.balancer.close().catch(() => {}),
+        this.prometheus?.kill(),
+        ...pods.map((p) => p.kill()),
+      ]);
       if (opts.graceful) await this.redis.stop();
       else await this.redis.kill();
       releaseDir(this.dir, !this.opts.keepDir);
     })();
     return this.stopped;
+  }
+
+  /** Every pod that has a process (starting, running or draining), labelled as on Kubernetes. */
+  scrapeTargets(): { address: string; pod: string; namespace: string }[] {
+    return this.replicaSet.live
+      .filter((p) => p.phase !== 'exited')
+      .map((p) => ({ address: `${p.host}:${p.port}`, pod: p.id, namespace: this.opts.namespace }));
   }
 
   private podEnv(): Record<string, string> {

@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import type { ClusterEvents, RollResult, RollStep } from './events.js';
 import type { ResolvedOptions } from './options.js';
-import type { PodExit, PodInfo } from './pod.js';
+import type { Pod, PodExit, PodInfo } from './pod.js';
 import type { ReplicaSet, Target } from './replica-set.js';
 
 export interface KillResult {
@@ -84,14 +84,22 @@ export class Operations {
     if (!routable) this.events.emit('pod:unroutable', pod.info());
   }
 
+  /**
+   * Sets the desired count at once (like writing spec.replicas; an autoscaler reads it back
+   * while the pods start or drain), then starts or retires pods. Scale-in removes pods in the
+   * ReplicaSet's order: not ready first, then the lowest pod-deletion-cost (see
+   * `deletionOrder`: the emptiest pod), then the newest.
+   */
   scale(replicas: number): Promise<PodInfo[]> {
+    this.pods.replicas = replicas;
     return this.serial(async () => {
-      const running = this.pods.live.filter((p) => p.phase !== 'terminating');
+      const running = this.pods.live.filter((p) => p.phase !== 'terminating' && p.phase !== 'exited');
       this.pods.replicas = replicas;
       if (replicas > running.length) {
         await Promise.all(Array.from({ length: replicas - running.length }, () => this.pods.startPod()));
       } else if (replicas < running.length) {
-        await Promise.all(running.slice(replicas).map((p) => this.pods.retire(p, this.opts.preStopMs)));
+        const victims = [...running].sort(deletionOrder).slice(0, running.length - replicas);
+        await Promise.all(victims.map((p) => this.pods.retire(p, this.opts.preStopMs)));
       }
       return this.pods.live.map((p) => p.info());
     });
@@ -110,4 +118,20 @@ export class Operations {
     this.queue = run.catch(() => {});
     return run;
   }
+}
+
+/**
+ * The harness's `controller.kubernetes.io/pod-deletion-cost`: the pod's open connections, so
+ * the emptiest pod has the lowest cost and is removed first (fewest sockets to drain).
+ */
+export function deletionCost(pod: Pick<Pod, 'connections'>): number {
+  return pod.connections;
+}
+
+/** The ReplicaSet controller's ranking, reduced to what the harness has: unready, cost, age. */
+export function deletionOrder(a: Pod, b: Pod): number {
+  if (a.ready !== b.ready) return a.ready ? 1 : -1;
+  const cost = deletionCost(a) - deletionCost(b);
+  if (cost !== 0) return cost;
+  return b.startedAt - a.startedAt;
 }

@@ -38,6 +38,14 @@ export interface ClusterOptions {
   podPrefix?: string;
   /** Serve the control API under /__cluster/ on the balancer (true). */
   controlApi?: boolean;
+  /** Start a private Prometheus scraping every pod (false); needs `apt-get install prometheus`. */
+  prometheus?: boolean;
+  /** prometheus binary (prometheus on PATH). */
+  prometheusBin?: string;
+  /** Prometheus scrape and rule evaluation interval, seconds (1). */
+  scrapeIntervalS?: number;
+  /** The `namespace` label of the scrape targets (chat). */
+  namespace?: string;
 }
 
 /** The balancer's address is not here: only the constructor needs it, once. */
@@ -61,5 +69,9 @@ export function resolveOptions(options: ClusterOptions): ResolvedOptions {
     redisBin: options.redisBin ?? 'redis-server',
     podPrefix: options.podPrefix ?? 'pod',
     controlApi: options.controlApi ?? true,
+    prometheus: options.prometheus ?? false,
+    prometheusBin: options.prometheusBin ?? 'prometheus',
+    scrapeIntervalS: options.scrapeIntervalS ?? 1,
+    namespace: options.namespace ?? 'chat',
   };
 }
