@@ -84,6 +84,12 @@ export const ConfigSchema = Type.Object({
   HEARTBEAT_MS: Int({ default: 20000, minimum: 100, description: 'Server ping interval; 2 missed = dead' }),
   HISTORY_MAXLEN: Int({ default: 1000, minimum: 10, description: 'Messages kept per room (stream MAXLEN)' }),
   HISTORY_PAGE: Int({ default: 50, minimum: 1, maximum: 500, description: 'Messages sent on a fresh join' }),
+  LIVE_CHECK_MS: Int({
+    default: 2000,
+    minimum: 0,
+    description:
+      "How often each room's stream tail is compared with what was delivered live, to catch a lost last message (0 = off)",
+  }),
   IDEMPOTENCY_TTL_S: Int({
     default: 86400,
     minimum: 1,

@@ -61,6 +61,24 @@ export function createMetrics(nodeId: string, opts: { defaults: boolean }) {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
     }),
+    liveHeals: new Counter({
+      name: 'chat_live_heals_total',
+      help: 'Times a room read history because live delivery had a gap (gap), lost its tail (tail) or reconnected (resubscribed)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    liveHealed: new Counter({
+      name: 'chat_live_healed_messages_total',
+      help: 'Messages live delivery missed and this pod read from history instead, by heal reason',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    liveResyncs: new Counter({
+      name: 'chat_live_resyncs_total',
+      help: 'Times a gap in live delivery was no longer in history and members were sent a resync',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     rooms: new Gauge({
       name: 'chat_rooms_active',
       help: 'Rooms with at least one member on this pod',

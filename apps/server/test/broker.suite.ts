@@ -9,11 +9,11 @@ export interface BrokerFactory {
 }
 
 class Recorder implements BrokerListener {
-  readonly messages: { room: string; id: string; body: string }[] = [];
+  readonly messages: { room: string; id: string; prev: string; body: string }[] = [];
   readonly deltas: { room: string; delta: PresenceDelta }[] = [];
   resubscribes = 0;
-  message(room: string, id: string, body: string): void {
-    this.messages.push({ room, id, body });
+  message(room: string, id: string, prev: string, body: string): void {
+    this.messages.push({ room, id, prev, body });
   }
   presence(room: string, delta: PresenceDelta): void {
     this.deltas.push({ room, delta });
@@ -51,6 +51,17 @@ export function brokerSuite(factory: BrokerFactory): void {
       await expect.poll(() => rec.messages.length).toBe(10);
       expect(rec.messages.map((m) => m.id)).toEqual(ids);
       expect(rec.messages[3]?.body).toBe(body('m3'));
+    });
+
+    it('chains every live message to the entry before it in history (prev)', async () => {
+      await b.subscribe(room);
+      const ids: string[] = [];
+      // More than maxLen: trimming never removes the newest entry, so the chain holds.
+      for (let i = 0; i < 30; i++) ids.push((await a.append(room, body(`p${i}`), `p${i}`)).id);
+      await a.append(room, body('p0'), 'p0'); // a duplicate publishes nothing
+      await expect.poll(() => rec.messages.length).toBe(30);
+      expect(rec.messages.map((m) => m.prev)).toEqual([ZERO_ID, ...ids.slice(0, -1)]);
+      expect(await b.lastIds([room, `${room}-none`])).toEqual([ids.at(-1), ZERO_ID]);
     });
 
     it('delivers concurrent appends from two publishers in id order', async () => {

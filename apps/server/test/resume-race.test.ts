@@ -9,6 +9,8 @@ import { type RunningApp, startApp, TestClient } from './harness.js';
  */
 class LaggingBroker extends MemoryBroker {
   private held: (() => void)[] | undefined;
+  /** Live copies to drop, as pub/sub does on a reconnect or an output-buffer overflow. */
+  dropNext = 0;
 
   lag(): void {
     this.held = [];
@@ -23,7 +25,10 @@ class LaggingBroker extends MemoryBroker {
   override setListener(listener: BrokerListener): void {
     const hold = (deliver: () => void) => (this.held ? this.held.push(deliver) : deliver());
     super.setListener({
-      message: (room: string, id: string, body: string) => hold(() => listener.message(room, id, body)),
+      message: (room: string, id: string, prev: string, body: string) => {
+        if (this.dropNext > 0) this.dropNext--;
+        else hold(() => listener.message(room, id, prev, body));
+      },
       presence: (room: string, delta: PresenceDelta) => hold(() => listener.presence(room, delta)),
       resubscribed: () => listener.resubscribed(),
     });
@@ -34,7 +39,7 @@ describe('resume while live delivery lags behind history', () => {
   const broker = new LaggingBroker({ nodeId: 'lag', maxLen: 100, idempotencyTtlS: 60 });
   let srv: RunningApp;
   beforeAll(async () => {
-    srv = await startApp({}, { broker });
+    srv = await startApp({ LIVE_CHECK_MS: '100' }, { broker });
   });
   afterAll(async () => {
     await srv.close();
@@ -58,4 +63,42 @@ describe('resume while live delivery lags behind history', () => {
     expect(reader.messages('race').map((m) => m.id)).toEqual([after.id]);
     await Promise.all([reader.close(), writer.close()]);
   });
+
+  it('a dropped live copy is read from history before the next message is delivered', async () => {
+    const writer = await TestClient.connect(srv.wsUrl, srv.token('writer'));
+    const reader = await TestClient.connect(srv.wsUrl, srv.token('reader'));
+    await writer.join('drop');
+    await reader.join('drop');
+    const first = await writer.say('drop', 'one');
+    await reader.next('msg', (m) => m.id === first.id);
+    broker.dropNext = 1;
+    const lost = await writer.say('drop', 'two, never published');
+    const third = await writer.say('drop', 'three');
+    await reader.next('msg', (m) => m.id === third.id);
+    expect(reader.messages('drop').map((m) => [m.id, m.prev])).toEqual([
+      [first.id, '0-0'],
+      [lost.id, first.id],
+      [third.id, lost.id],
+    ]);
+    expect(await counter(srv, 'chat_live_healed_messages_total{reason="gap"')).toBeGreaterThanOrEqual(1);
+    await Promise.all([reader.close(), writer.close()]);
+  });
+
+  it('a dropped last message, with nothing after it, is found by the tail check', async () => {
+    const writer = await TestClient.connect(srv.wsUrl, srv.token('writer'));
+    const reader = await TestClient.connect(srv.wsUrl, srv.token('reader'));
+    await writer.join('tail');
+    await reader.join('tail');
+    broker.dropNext = 1;
+    const lost = await writer.say('tail', 'the last one, never published');
+    await reader.next('msg', (m) => m.id === lost.id);
+    expect(await counter(srv, 'chat_live_healed_messages_total{reason="tail"')).toBeGreaterThanOrEqual(1);
+    await Promise.all([reader.close(), writer.close()]);
+  });
 });
+
+async function counter(srv: RunningApp, prefix: string): Promise<number> {
+  const text = (await srv.app.inject('/metrics')).body;
+  const line = text.split('\n').find((l) => l.startsWith(prefix));
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+}

@@ -33,7 +33,13 @@ export interface Transport {
 }
 
 /** Send-error codes after which the same clientMsgId is sent again later. */
-const RETRYABLE_SEND_ERRORS = new Set<string>(['unavailable', 'rate_limited', 'not_joined', 'internal']);
+const RETRYABLE_SEND_ERRORS = new Set<string>([
+  'unavailable',
+  'outcome_unknown',
+  'rate_limited',
+  'not_joined',
+  'internal',
+]);
 
 /**
  * Unacknowledged sends. Every (re)send of a message reuses its clientMsgId so the server can

@@ -111,7 +111,15 @@ export const ResyncFrame = Type.Object({
 
 export const LeftFrame = Type.Object({ type: Type.Literal('left'), room: RoomName });
 
-export const MsgFrame = Type.Composite([Type.Object({ type: Type.Literal('msg') }), ChatMessage]);
+/**
+ * A live message. `prev` is the id that came just before it in the room's history ('0-0' for
+ * the first): a client whose last id for the room is not `prev` was handed a hole and rejoins
+ * with `since` (the server proves the chain before sending, so this is belt and braces).
+ */
+export const MsgFrame = Type.Composite([
+  Type.Object({ type: Type.Literal('msg'), prev: Type.Optional(StreamIdSchema) }),
+  ChatMessage,
+]);
 
 /** Sent only once the message is durable in the room's history. */
 export const AckFrame = Type.Object({
@@ -144,6 +152,8 @@ export const ERROR_CODES = [
   'not_joined',
   'too_many_rooms',
   'unavailable',
+  /** A send whose append did not answer: it may or may not be stored. Resend with the same clientMsgId. */
+  'outcome_unknown',
   'internal',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];

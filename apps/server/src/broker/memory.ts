@@ -48,6 +48,7 @@ export class MemoryBroker implements Broker {
     if (prev && prev.expires > Date.now()) return { id: prev.id, duplicate: true };
     const id = this.nextId();
     const log = this.log(room);
+    const prevId = log.entries.at(-1)?.id ?? ZERO_ID;
     log.entries.push({ id, body });
     log.lastId = id;
     // Exact trimming; Redis trims approximately, which only ever keeps more.
@@ -57,7 +58,7 @@ export class MemoryBroker implements Broker {
     }
     this.idem.set(key, { id, expires: Date.now() + this.opts.idempotencyTtlS * 1000 });
     // Delivered on a later tick, as pub/sub would, so callers cannot depend on re-entrancy.
-    if (this.subscribed.has(room)) queueMicrotask(() => this.listener?.message(room, id, body));
+    if (this.subscribed.has(room)) queueMicrotask(() => this.listener?.message(room, id, prevId, body));
     return { id, duplicate: false };
   }
 
@@ -72,6 +73,10 @@ export class MemoryBroker implements Broker {
 
   async lastId(room: string): Promise<string> {
     return this.logs.get(room)?.lastId ?? ZERO_ID;
+  }
+
+  async lastIds(rooms: readonly string[]): Promise<string[]> {
+    return rooms.map((room) => this.logs.get(room)?.lastId ?? ZERO_ID);
   }
 
   async range(room: string, afterId: string): Promise<RangeResult> {

@@ -8,13 +8,20 @@ import type { Result } from 'ioredis';
  * targets a single Redis (or a Sentinel-managed primary), not Redis Cluster.
  */
 
-/** KEYS: stream, idempotency key. ARGV: body, maxlen, ttl seconds, channel, node id. */
+/**
+ * KEYS: stream, idempotency key. ARGV: body, maxlen, ttl seconds, channel, node id.
+ * Publishes `m<US>id<US>prev<US>node<US>body`, where `prev` is the entry just before this one in
+ * the stream ('0-0' for the first): the chain that lets a pod prove it missed nothing.
+ */
 export const APPEND = `
-local prev = redis.call('GET', KEYS[2])
-if prev then return {prev, 1} end
+local stored = redis.call('GET', KEYS[2])
+if stored then return {stored, 1} end
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local prev = '0-0'
+if last[1] then prev = last[1][1] end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'b', ARGV[1])
 redis.call('SET', KEYS[2], id, 'EX', ARGV[3])
-redis.call('PUBLISH', ARGV[4], 'm\\31' .. id .. '\\31' .. ARGV[5] .. '\\31' .. ARGV[1])
+redis.call('PUBLISH', ARGV[4], 'm\\31' .. id .. '\\31' .. prev .. '\\31' .. ARGV[5] .. '\\31' .. ARGV[1])
 return {id, 0}
 `;
 

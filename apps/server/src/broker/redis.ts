@@ -45,6 +45,7 @@ export class RedisBroker implements Broker {
   private readonly interval: number;
   private readonly healthTimer: NodeJS.Timeout;
   private lastPingOk = 0;
+  private lastSubPingOk = Date.now();
   private subscriberWasReady = false;
   private closed = false;
 
@@ -97,6 +98,18 @@ export class RedisBroker implements Broker {
   async lastId(room: string): Promise<string> {
     const last = await this.client.xrevrange(this.streamKey(room), '+', '-', 'COUNT', 1);
     return last[0]?.[0] ?? ZERO_ID;
+  }
+
+  async lastIds(rooms: readonly string[]): Promise<string[]> {
+    if (rooms.length === 0) return [];
+    const pipeline = this.client.pipeline();
+    for (const room of rooms) pipeline.xrevrange(this.streamKey(room), '+', '-', 'COUNT', 1);
+    const results = (await pipeline.exec()) ?? [];
+    return rooms.map((_, i) => {
+      const [err, rows] = results[i] ?? [new Error('pipeline aborted'), null];
+      if (err) throw err;
+      return (rows as [string, string[]][])[0]?.[0] ?? ZERO_ID;
+    });
   }
 
   async range(room: string, afterId: string): Promise<RangeResult> {
@@ -208,6 +221,7 @@ export class RedisBroker implements Broker {
       const nodesKey = `${this.opts.prefix}nodes`;
       await this.client.zadd(nodesKey, now, this.opts.nodeId);
       this.lastPingOk = Date.now();
+      this.checkSubscriber();
       const dead = await this.client.zrangebyscore(
         nodesKey,
         '-inf',
@@ -217,6 +231,30 @@ export class RedisBroker implements Broker {
     } catch (err) {
       this.opts.log?.warn({ err }, 'redis heartbeat failed');
     }
+  }
+
+  /**
+   * A subscriber connection can go quiet without closing (a half-open TCP connection, a proxy
+   * that stopped forwarding): pings it and, when it has not answered for a few intervals,
+   * drops it so ioredis reconnects and the rooms heal from history.
+   */
+  private checkSubscriber(): void {
+    if (this.sub.status !== 'ready') {
+      this.lastSubPingOk = Date.now();
+      return;
+    }
+    if (Date.now() - this.lastSubPingOk > this.interval * UNHEALTHY_AFTER_INTERVALS) {
+      this.opts.log?.warn({}, 'redis subscriber stopped answering; reconnecting it');
+      this.lastSubPingOk = Date.now();
+      this.sub.disconnect(true);
+      return;
+    }
+    this.sub.ping().then(
+      () => {
+        this.lastSubPingOk = Date.now();
+      },
+      () => {},
+    );
   }
 
   private reap(node: string): Promise<number> {
@@ -251,9 +289,11 @@ export class RedisBroker implements Broker {
     const room = channel.slice(this.channelPrefix.length);
     const a = payload.indexOf(SEP, 2);
     if (payload.startsWith(`m${SEP}`)) {
+      // m US id US prev US node US body
       const b = payload.indexOf(SEP, a + 1);
-      if (a < 0 || b < 0) return;
-      this.listener.message(room, payload.slice(2, a), payload.slice(b + 1));
+      const c = b < 0 ? -1 : payload.indexOf(SEP, b + 1);
+      if (a < 0 || c < 0) return;
+      this.listener.message(room, payload.slice(2, a), payload.slice(a + 1, b), payload.slice(c + 1));
     } else if (payload.startsWith(`p${SEP}`) && a > 0) {
       const delta = parsePresenceDelta(payload.slice(a + 1));
       if (delta) this.listener.presence(room, delta);

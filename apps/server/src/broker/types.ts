@@ -24,9 +24,14 @@ export type RangeResult =
 
 export type PresenceDelta = { join: PresenceEntry } | { leave: string };
 
-/** What the broker tells the pod's hub. Calls for one room arrive in id order. */
+/**
+ * What the broker tells the pod's rooms. Live delivery is at most once (Redis pub/sub drops
+ * messages on a reconnect or an output-buffer overflow), so every message carries `prev`, the
+ * id the room's history held just before it: a pod that did not deliver `prev` last knows it
+ * missed something and reads the gap from history.
+ */
 export interface BrokerListener {
-  message(room: string, id: string, body: string): void;
+  message(room: string, id: string, prev: string, body: string): void;
   presence(room: string, delta: PresenceDelta): void;
   /**
    * Live delivery was interrupted (the subscriber reconnected) and is back for every room:
@@ -52,6 +57,8 @@ export interface Broker {
   unsubscribe(room: string): Promise<void>;
   /** The newest id in the room's history, '0-0' when there is none. */
   lastId(room: string): Promise<string>;
+  /** `lastId` of several rooms in one round trip (the periodic check that live delivery is current). */
+  lastIds(rooms: readonly string[]): Promise<string[]>;
   /** Everything after `afterId`, oldest first, or why that cannot be served without a gap. */
   range(room: string, afterId: string): Promise<RangeResult>;
   /** The newest `count` messages, oldest first. */

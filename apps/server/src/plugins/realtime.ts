@@ -36,7 +36,21 @@ const DRAIN_RECONNECT_HINT_MS = 1000;
 export default fp(
   async (app) => {
     const { config, metrics, lifecycle, tokens } = app;
-    const hub = new Hub(app.broker, config, metrics, app.log);
+    const hub = new Hub(
+      app.broker,
+      {
+        nodeId: config.NODE_ID,
+        maxRoomsPerConn: config.MAX_ROOMS_PER_CONN,
+        maxTextChars: config.MAX_TEXT_CHARS,
+        historyPage: config.HISTORY_PAGE,
+        userRatePerS: config.USER_RATE_LIMIT_PER_S,
+        userRateBurst: config.USER_RATE_LIMIT_BURST,
+        heartbeatMs: config.HEARTBEAT_MS,
+        liveCheckMs: config.LIVE_CHECK_MS,
+      },
+      metrics,
+      app.log,
+    );
     app.decorate('hub', hub);
     const originAllowed = originPolicy(config.ALLOWED_ORIGINS);
 
@@ -187,6 +201,7 @@ export default fp(
 
     app.addHook('onClose', async () => {
       clearInterval(heartbeat);
+      hub.close();
       // Whatever a drain did not close (tests, a forced stop) goes now, as a restart.
       await Promise.all([...hub.conns].map((c) => c.close(CloseCode.GoingAway, 'server stopping')));
     });

@@ -28,7 +28,7 @@ export class Conn {
   private violations: WindowCounter | undefined;
   lastSeen: number;
   /** Sends waiting for their append to finish; a drain waits for them before closing. */
-  inflight = 0;
+  private inflight = 0;
   /** Set once we decided to close: no more frames are queued. */
   closing = false;
   /** Set by a drain: new sends are ignored (the client resends them after reconnecting). */
@@ -129,6 +129,11 @@ export class Conn {
         resolve();
       };
     });
+  }
+
+  /** A send is waiting on storage; paired with endSend(). */
+  beginSend(): void {
+    this.inflight++;
   }
 
   endSend(): void {

@@ -6,8 +6,8 @@ import type { StoredMessage } from '../broker/types.js';
  * are built by concatenation around the body instead of parse + stringify; stream ids are
  * digits and a dash and need no escaping.
  */
-export function msgFrame(id: string, body: string): string {
-  return `{"type":"msg","id":"${id}",${body.slice(1)}`;
+export function msgFrame(id: string, prev: string, body: string): string {
+  return `{"type":"msg","id":"${id}","prev":"${prev}",${body.slice(1)}`;
 }
 
 function messageJson(m: StoredMessage): string {
