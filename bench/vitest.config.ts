@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // The smoke run starts 3 systems (Redis + 3 pods each) one after the other.
+    // The smoke run starts 5 systems (Redis + 3 pods each) one after the other.
     testTimeout: 180_000,
     hookTimeout: 60_000,
     fileParallelism: false,

@@ -1,7 +1,8 @@
 import type { SparseCounts } from '../hist.js';
 
-/** The three systems measured side by side. */
-export type SystemKind = 'chat' | 'socketio' | 'bare';
+/** The systems measured side by side. */
+export const SYSTEM_KINDS = ['chat', 'socketio', 'bare', 'centrifugo', 'centrifugo-recovery'] as const;
+export type SystemKind = (typeof SYSTEM_KINDS)[number];
 
 /**
  * A group of load clients, described compactly so that tens of thousands of clients cross IPC
@@ -13,7 +14,8 @@ export type SystemKind = 'chat' | 'socketio' | 'bare';
 export interface GroupSpec {
   group: string;
   system: SystemKind;
-  /** One endpoint per pod: ws://host:port/ws (chat), http://host:port (socketio), ws://host:port (bare). */
+  /** One endpoint per pod: ws://host:port/ws (chat), http://host:port (socketio), ws://host:port (bare),
+   * ws://host:port/connection/websocket (centrifugo). */
   urls: string[];
   total: number;
   /** This worker's share of the group: clients [from, to). */
@@ -30,7 +32,7 @@ export interface GroupSpec {
   track: boolean;
   /** Source addresses to spread the client sockets over (ephemeral ports per address). */
   localAddresses?: string[];
-  /** HS256 secret for the chat and socketio tokens. */
+  /** HS256 secret for the tokens (every system but the bare loop checks one). */
   tokenSecret?: string;
   /** Characters of padding in each message text (the payload size). */
   textPad: number;
@@ -99,6 +101,8 @@ export interface RecoveryResult {
   reconnectAttempts: number;
   refused: number;
   closeCodes: Record<string, number>;
+  /** Errors the clients of this load process reported, by code (e.g. `resync`). */
+  errors: Record<string, number>;
 }
 
 export function emptyRecovery(): RecoveryResult {
@@ -112,6 +116,7 @@ export function emptyRecovery(): RecoveryResult {
     reconnectAttempts: 0,
     refused: 0,
     closeCodes: {},
+    errors: {},
   };
 }
 

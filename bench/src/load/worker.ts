@@ -6,14 +6,9 @@
  */
 import { createSigner } from 'fast-jwt';
 import { Histogram } from '../hist.js';
-import {
-  BareClient,
-  type BenchClient,
-  ChatClient,
-  type ClientOptions,
-  type Sink,
-  SocketIoClient,
-} from './clients.js';
+import { CentrifugoClient } from './centrifugo-client.js';
+import type { BenchClient, ClientOptions, Sink } from './client-base.js';
+import { BareClient, ChatClient, SocketIoClient } from './clients.js';
 import type {
   AuditResult,
   BackgroundResult,
@@ -56,6 +51,8 @@ const ackedByRoom = new Map<string, string[]>();
 let reconnectUrls: string[] = [];
 let seq = 0;
 let errors = 0;
+/** Errors the clients reported, by code ('resync': a resume the system could not serve). */
+const errorCodes = new Map<string, number>();
 let background: { timer: NodeJS.Timeout; tag: number; sent: number } | undefined;
 
 function tagStats(tag: number): TagStats {
@@ -93,8 +90,9 @@ const sink: Sink = {
       list.push(clientMsgId);
     }
   },
-  error() {
+  error(_client, code) {
     errors++;
+    errorCodes.set(code, (errorCodes.get(code) ?? 0) + 1);
   },
   recovered() {},
 };
@@ -123,7 +121,8 @@ function makeClient(spec: GroupSpec, k: number, sign: ((p: object) => string) | 
   };
   if (spec.system === 'chat') return new ChatClient(opts);
   if (spec.system === 'socketio') return new SocketIoClient(opts);
-  return new BareClient(opts);
+  if (spec.system === 'bare') return new BareClient(opts);
+  return new CentrifugoClient(opts, spec.system === 'centrifugo-recovery');
 }
 
 function progress(group: string, done: number, of: number): void {
@@ -310,8 +309,7 @@ function audit(acked: Record<string, string[]>): AuditResult {
       for (const [id, n] of got) {
         if (n <= 1) continue;
         duplicates += n - 1;
-        if (duplicateSamples.length < 10)
-          duplicateSamples.push(`${spec.group}#${c.index} ${id} x${n} ${c.trail.get(id)?.join(' | ')}`);
+        if (duplicateSamples.length < 10) duplicateSamples.push(`${spec.group}#${c.index} ${id} x${n}`);
       }
       for (const room of c.rooms) {
         for (const id of acked[room] ?? []) {
@@ -329,7 +327,11 @@ function audit(acked: Record<string, string[]>): AuditResult {
 
 function recovery(group: string): RecoveryResult {
   const clients = groups.get(group)?.clients ?? [];
-  const res: RecoveryResult = { ...emptyRecovery(), clients: clients.length };
+  const res: RecoveryResult = {
+    ...emptyRecovery(),
+    clients: clients.length,
+    errors: Object.fromEntries(errorCodes),
+  };
   for (const c of clients) {
     if (c.closes === 0) continue;
     for (const [code, n] of c.closeCodes) res.closeCodes[code] = (res.closeCodes[code] ?? 0) + n;
@@ -359,6 +361,7 @@ async function closeAll(): Promise<{ closed: number }> {
   groups.clear();
   stats.clear();
   ackedByRoom.clear();
+  errorCodes.clear();
   // Let the close frames go out before the orchestrator stops the servers.
   await new Promise((r) => setTimeout(r, 300));
   return { closed };

@@ -1,50 +1,18 @@
-import { type ChildProcess, execFileSync, fork } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { execFileSync, fork } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Cluster, DEFAULT_SERVER_ENTRY, freePort, RedisServer, startCluster } from '@chat/cluster';
+import { type Cluster, DEFAULT_SERVER_ENTRY, startCluster } from '@chat/cluster';
 import type { SystemKind } from '../load/protocol.js';
-import { sleep, track } from '../proc.js';
 import { distFile } from './build.js';
+import { describeCentrifugo, startCentrifugo } from './centrifugo.js';
+import { LABELS } from './labels.js';
+import { readyOrExit, startPods } from './pods.js';
+import type { PodRef, RunningSystem, StartOptions } from './types.js';
 
-export interface PodRef {
-  id: string;
-  pid: number | undefined;
-  port: number;
-  /** What a load client connects to. */
-  url: string;
-}
-
-export interface PodExitInfo {
-  code: number | null;
-  signal: string | null;
-  ms: number;
-}
-
-export interface RunningSystem {
-  kind: SystemKind;
-  label: string;
-  version: string;
-  pods: PodRef[];
-  redisPid: number | undefined;
-  tokenSecret: string | undefined;
-  /** SIGTERM one pod (the chat server drains; the others do what they do) and wait for its exit. */
-  terminate(id: string): Promise<PodExitInfo>;
-  stop(): Promise<void>;
-}
-
-export interface StartOptions {
-  pods?: number;
-  /** Extra environment for the pods (e.g. NODE_OPTIONS=--cpu-prof for the profile run). */
-  env?: Record<string, string>;
-  /** SIGTERM the pods and wait for their exit on stop. */
-  gracefulStop?: boolean;
-  /** Another entry for the chat pods (the profile run wraps the server bundle). */
-  serverEntry?: string;
-}
+export type { PodExitInfo, PodRef, RunningSystem, StartOptions } from './types.js';
 
 const require = createRequire(import.meta.url);
 function versionOf(pkg: string): string {
@@ -134,112 +102,63 @@ async function startChat(opts: StartOptions): Promise<RunningSystem> {
   };
 }
 
-interface Spawned {
-  id: string;
-  port: number;
-  proc: ChildProcess;
-  exited: Promise<{ code: number | null; signal: string | null }>;
-}
-
-/** Redis (the harness's RedisServer: same settings as the chat cluster's) + N processes of `entry`. */
-async function startPlain(
-  kind: 'socketio' | 'bare',
-  entry: string,
-  opts: StartOptions,
-): Promise<RunningSystem> {
-  const dir = mkdtempSync(join(tmpdir(), `chat-bench-${kind}-`));
-  const redis = new RedisServer({ dir: join(dir, 'redis') });
-  await redis.start();
-  const tokenSecret = randomBytes(24).toString('hex');
-  const spawned: Spawned[] = [];
-  const startOne = async (i: number): Promise<Spawned> => {
-    const id = `${kind}-${i + 1}`;
-    const port = await freePort();
-    const log = openSync(join(dir, `${id}.log`), 'a');
-    const proc = track(
-      fork(entry, [], {
+/** Socket.IO or the bare loop: N Node processes of `entry`, each tells its parent when it listens. */
+function startPlain(kind: 'socketio' | 'bare', entry: string, opts: StartOptions): Promise<RunningSystem> {
+  const url = (port: number) => (kind === 'socketio' ? `http://127.0.0.1:${port}` : `ws://127.0.0.1:${port}`);
+  return startPods(
+    kind,
+    describeSystem(kind),
+    url,
+    async (ctx) => {
+      const log = openSync(join(ctx.dir, `${ctx.id}.log`), 'a');
+      const proc = fork(entry, [], {
         env: {
           ...process.env,
-          ...opts.env,
-          PORT: String(port),
-          REDIS_URL: redis.url,
-          TOKEN_SECRET: tokenSecret,
-          NODE_ID: id,
+          ...ctx.env,
+          PORT: String(ctx.port),
+          REDIS_URL: ctx.redisUrl,
+          TOKEN_SECRET: ctx.tokenSecret,
+          NODE_ID: ctx.id,
         },
         stdio: ['ignore', log, log, 'ipc'],
-      }),
-    );
-    closeSync(log);
-    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
-      proc.once('exit', (code, signal) => resolve({ code, signal })),
-    );
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${id} not ready in 20 s`)), 20_000);
-      proc.once('message', () => {
-        clearTimeout(timer);
-        resolve();
       });
-      void exited.then((e) => {
-        clearTimeout(timer);
-        reject(new Error(`${id} exited (${e.code ?? e.signal}) before it was ready; log in ${dir}`));
-      });
-    });
-    proc.disconnect(); // the IPC channel was only for "ready"
-    return { id, port, proc, exited };
-  };
-  try {
-    for (let i = 0; i < (opts.pods ?? 3); i++) spawned.push(await startOne(i));
-  } catch (err) {
-    for (const s of spawned) s.proc.kill('SIGKILL');
-    await redis.kill();
-    rmSync(dir, { recursive: true, force: true });
-    throw err;
-  }
-  const url = (port: number) => (kind === 'socketio' ? `http://127.0.0.1:${port}` : `ws://127.0.0.1:${port}`);
-  return {
-    kind,
-    ...describeSystem(kind),
-    pods: spawned.map((s) => ({ id: s.id, pid: s.proc.pid, port: s.port, url: url(s.port) })),
-    redisPid: redis.pid,
-    tokenSecret,
-    async terminate(id) {
-      const s = spawned.find((p) => p.id === id);
-      if (!s) throw new Error(`no pod ${id}`);
-      const started = performance.now();
-      s.proc.kill('SIGTERM');
-      const e = await s.exited;
-      return { ...e, ms: Math.round(performance.now() - started) };
-    },
-    async stop() {
-      await Promise.all(
-        spawned.map(async (s) => {
-          if (s.proc.exitCode !== null || s.proc.signalCode !== null) return;
-          s.proc.kill(opts.gracefulStop ? 'SIGTERM' : 'SIGKILL');
-          const timer = setTimeout(() => s.proc.kill('SIGKILL'), 10_000);
-          await s.exited;
+      closeSync(log);
+      const ready = new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${ctx.id} not ready in 20 s`)), 20_000);
+        proc.once('message', () => {
           clearTimeout(timer);
-        }),
-      );
-      await redis.kill();
-      await sleep(50);
-      rmSync(dir, { recursive: true, force: true });
+          resolve();
+        });
+      });
+      try {
+        await readyOrExit(proc, ready, ctx.id);
+      } catch (err) {
+        proc.kill('SIGKILL');
+        throw err;
+      }
+      proc.disconnect(); // the IPC channel was only for "ready"
+      return proc;
     },
-  };
+    opts,
+  );
 }
 
 export function describeSystem(kind: SystemKind): { label: string; version: string } {
   const v = versions();
-  if (kind === 'chat') return { label: 'this server', version: chatVersion() };
+  const label = LABELS[kind];
+  if (kind === 'chat') return { label, version: chatVersion() };
   if (kind === 'socketio')
     return {
-      label: 'Socket.IO + redis-adapter',
+      label,
       version: `socket.io ${v['socket.io']}, @socket.io/redis-adapter ${v['@socket.io/redis-adapter']}`,
     };
-  return { label: 'bare ws + ioredis', version: `ws ${v.ws}, ioredis ${v.ioredis}` };
+  if (kind === 'bare') return { label, version: `ws ${v.ws}, ioredis ${v.ioredis}` };
+  return describeCentrifugo(kind);
 }
 
 export function startSystem(kind: SystemKind, opts: StartOptions = {}): Promise<RunningSystem> {
   if (kind === 'chat') return startChat(opts);
   if (kind === 'socketio') return startPlain('socketio', distFile('socketio-server'), opts);
-  return startPlain('bare', distFile('bare-server'), opts);
+  if (kind === 'bare') return startPlain('bare', distFile('bare-server'), opts);
+  return startCentrifugo(kind, opts);
 }
