@@ -7,6 +7,7 @@ import configPlugin from './plugins/config.js';
 import lifecycle from './plugins/lifecycle.js';
 import metrics from './plugins/metrics.js';
 import realtime from './plugins/realtime.js';
+import rebalance from './plugins/rebalance.js';
 import web from './plugins/web.js';
 
 export interface AppOptions extends BrokerPluginOptions {
@@ -28,6 +29,7 @@ async function app(fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(lifecycle);
   await fastify.register(auth);
   await fastify.register(realtime);
+  await fastify.register(rebalance);
   if (opts.web !== false) await fastify.register(web);
 }
 

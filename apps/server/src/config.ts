@@ -109,6 +109,31 @@ export const ConfigSchema = Type.Object({
     minimum: 1000,
     description: 'Hard deadline after SIGTERM; must exceed DRAIN_WINDOW_MS',
   }),
+  REBALANCE_ENABLED: Bool(
+    false,
+    'After a scale-out, a pod above the fleet mean by more than REBALANCE_MARGIN_PCT closes some sockets (1012, resumed) so they reconnect to emptier pods; needs REDIS_URL',
+  ),
+  REBALANCE_INTERVAL_MS: Int({
+    default: 2000,
+    minimum: 100,
+    description: 'How often a pod publishes its socket count to Redis and compares it with the fleet mean',
+  }),
+  REBALANCE_MARGIN_PCT: Int({
+    default: 10,
+    minimum: 1,
+    maximum: 1000,
+    description: 'A pod sheds sockets only when above the fleet mean by more than this percentage',
+  }),
+  REBALANCE_MAX_CLOSE_RATE: Int({
+    default: 20,
+    minimum: 1,
+    description: 'At most this many sockets per second closed by rebalancing, per pod',
+  }),
+  REBALANCE_RECONNECT_HINT_MS: Int({
+    default: 1000,
+    maximum: 60000,
+    description: 'Reconnect delay suggested in the close reason of a rebalanced socket',
+  }),
   WEB_ROOT: Type.String({ default: '', description: 'Directory of the built web app; empty = auto-detect' }),
 });
 export type Config = Static<typeof ConfigSchema>;

@@ -1,0 +1,135 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Conn } from '../src/ws/connection.js';
+import { excessSockets, FleetCounts, pickSockets } from '../src/ws/rebalance.js';
+import { type RunningApp, startApp, TestClient } from './harness.js';
+import { TestRedis } from './redis-server.js';
+
+describe('excessSockets: shed down to ceil(mean), only past the margin', () => {
+  it.each([
+    // [own, fleet, margin %, expected]
+    [90, [90, 0, 0], 10, 60], // scale-out 1 -> 3: mean 30
+    [34, [34, 33, 33], 10, 0], // balanced within the margin
+    [40, [40, 30, 30], 10, 6], // 40 > 33.3 × 1.1: down to 34
+    [36, [36, 32, 32], 10, 0], // 36 < 33.3 × 1.1 = 36.7
+    [2, [2, 1], 10, 0], // 2 > 1.65, but ceil(1.5) = 2: nothing to move, no flapping
+    [3, [3, 0], 10, 1], // mean 1.5: down to 2
+    [1000, [1000], 10, 0], // alone: nothing to balance
+    [0, [0, 0], 10, 0],
+    [50, [50, 20, 20, 10], 50, 25], // mean 25, 50 > 37.5
+  ])('own %s of fleet %j, margin %s%%: sheds %s', (own, fleet, margin, expected) => {
+    expect(excessSockets(own, fleet, margin)).toBe(expected);
+  });
+});
+
+describe('pickSockets', () => {
+  const conn = (id: string, over: Partial<Conn> = {}) =>
+    ({ id, closing: false, draining: false, inflight: 0, ...over }) as Conn;
+  it('takes the oldest idle sockets, never one closing, draining or with a send in flight', () => {
+    const conns = [
+      conn('a', { inflight: 1 }),
+      conn('b'),
+      conn('c', { closing: true }),
+      conn('d', { draining: true }),
+      conn('e'),
+      conn('f'),
+    ];
+    expect(pickSockets(conns, 2).map((c) => c.id)).toEqual(['b', 'e']);
+    expect(pickSockets(conns, 0)).toEqual([]);
+    expect(pickSockets(conns, 10).map((c) => c.id)).toEqual(['b', 'e', 'f']);
+  });
+});
+
+describe('with Redis', () => {
+  const redis = new TestRedis();
+  beforeAll(async () => {
+    await redis.start();
+  });
+  afterAll(async () => {
+    await redis.destroy();
+  });
+
+  it('FleetCounts: every pod sees every live count; both keys carry a TTL; stale and withdrawn pods drop out', async () => {
+    const client = redis.client();
+    try {
+      const a = new FleetCounts(client, 't1:', 'pod-a', 60_000);
+      const b = new FleetCounts(client, 't1:', 'pod-b', 60_000);
+      const gone = new FleetCounts(client, 't1:', 'pod-gone', 150);
+      await gone.publish(7);
+      await a.publish(10);
+      expect(Object.fromEntries(await b.publish(3))).toMatchObject({ 'pod-a': 10, 'pod-b': 3 });
+      for (const key of ['t1:{fleet}:conns', 't1:{fleet}:expiry']) {
+        const ttl = await client.pttl(key);
+        expect(ttl, key).toBeGreaterThan(0);
+        expect(ttl, key).toBeLessThanOrEqual(60_000);
+      }
+      // pod-gone stopped publishing: the next publish after its expiry removes it.
+      await expect
+        .poll(async () => [...(await a.publish(10)).keys()].sort(), { timeout: 5000 })
+        .toEqual(['pod-a', 'pod-b']);
+      await b.withdraw();
+      expect([...(await a.publish(11)).entries()]).toEqual([['pod-a', 11]]);
+      expect(await client.hlen('t1:{fleet}:conns')).toBe(1);
+      expect(await client.zcard('t1:{fleet}:expiry')).toBe(1);
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  describe('two pods, REBALANCE_ENABLED', () => {
+    let a: RunningApp;
+    let b: RunningApp;
+    const env = () => ({
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: 'rb:',
+      REBALANCE_ENABLED: 'true',
+      REBALANCE_INTERVAL_MS: '100',
+      REBALANCE_MARGIN_PCT: '10',
+      REBALANCE_MAX_CLOSE_RATE: '20',
+      REBALANCE_RECONNECT_HINT_MS: '200',
+    });
+    beforeAll(async () => {
+      a = await startApp({ ...env(), NODE_ID: 'rb-a' });
+      b = await startApp({ ...env(), NODE_ID: 'rb-b' });
+    });
+    afterAll(async () => {
+      await a?.close();
+      await b?.close();
+    });
+
+    it('the fuller pod closes its excess with 1012 and a reconnect hint, in rounds at the bounded rate, and stops at the mean', async () => {
+      const closes: { code: number; reason: string; at: number }[] = [];
+      const moved: TestClient[] = [];
+      const started = performance.now();
+      // 12 on a, 0 on b; each shed client reconnects to b, as the balancer would send it there.
+      const clients = await Promise.all(
+        Array.from({ length: 12 }, () => TestClient.connect(a.wsUrl, a.token('rb'))),
+      );
+      for (const c of clients)
+        void c.closed.then(async (x) => {
+          closes.push({ ...x, at: performance.now() - started });
+          moved.push(await TestClient.connect(b.wsUrl, b.token('rb')));
+        });
+      await expect
+        .poll(() => [a.app.hub.conns.size, b.app.hub.conns.size], { timeout: 10_000 })
+        .toEqual([6, 6]);
+      expect(closes.every((c) => c.code === 1012 && c.reason.includes('retry=200'))).toBe(true);
+      // 20/s × 100 ms = 2 per round, a quiet 400 ms between rounds: 6 sockets need 3 rounds.
+      const span = Math.max(...closes.map((c) => c.at)) - Math.min(...closes.map((c) => c.at));
+      expect(span).toBeGreaterThan(600);
+      // Balanced: a sees mean 6.
+      await expect
+        .poll(async () => (await fetch(`${a.url}/metrics`)).text(), { timeout: 5000 })
+        .toMatch(/chat_fleet_connections_mean\{node="rb-a"\} 6\n/);
+      // Ten more of a's publishes (its expiry score moves on by 100 ms each) must move nothing.
+      const probe = redis.client();
+      const expiry = async () => Number(await probe.zscore('rb:{fleet}:expiry', 'rb-a'));
+      const from = await expiry();
+      await expect.poll(expiry, { timeout: 5000 }).toBeGreaterThanOrEqual(from + 1000);
+      probe.disconnect();
+      expect([a.app.hub.conns.size, b.app.hub.conns.size, closes.length]).toEqual([6, 6, 6]);
+      const metrics = await (await fetch(`${a.url}/metrics`)).text();
+      expect(metrics).toMatch(/chat_rebalance_closed_sockets_total\{node="rb-a"\} 6\n/);
+      for (const c of [...clients, ...moved]) await c.close();
+    });
+  });
+});
