@@ -22,11 +22,11 @@ describe('excessSockets: shed down to ceil(mean), only past the margin', () => {
 });
 
 describe('pickSockets', () => {
-  const conn = (id: string, over: Partial<Conn> = {}) =>
-    ({ id, closing: false, draining: false, inflight: 0, ...over }) as Conn;
-  it('takes the oldest idle sockets, never one closing, draining or with a send in flight', () => {
+  const conn = (id: string, over: Partial<Pick<Conn, 'closing' | 'draining'>> = {}) =>
+    ({ id, closing: false, draining: false, ...over }) as unknown as Conn;
+  it('takes the oldest sockets, never one already closing or draining', () => {
     const conns = [
-      conn('a', { inflight: 1 }),
+      conn('a', { closing: true }),
       conn('b'),
       conn('c', { closing: true }),
       conn('d', { draining: true }),

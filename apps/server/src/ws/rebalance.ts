@@ -21,14 +21,15 @@ export function excessSockets(own: number, fleet: readonly number[], marginPct: 
 }
 
 /**
- * Which sockets to shed: the oldest that are not closing, not draining and have no send in
- * flight. A socket that was just moved is the newest on its new pod, so it is not moved again soon.
+ * Which sockets to shed: the oldest that are not closing or draining (a send in flight is
+ * acked before the close: drainSockets waits for it). A socket that was just moved is the
+ * newest on its new pod, so it is not moved again soon.
  */
 export function pickSockets(conns: Iterable<Conn>, count: number): Conn[] {
   const out: Conn[] = [];
   if (count <= 0) return out;
   for (const c of conns) {
-    if (c.closing || c.draining || c.inflight > 0) continue;
+    if (c.closing || c.draining) continue;
     out.push(c);
     if (out.length >= count) break;
   }
