@@ -11,20 +11,27 @@ import type { TestClient } from './harness.js';
  * The ids a client was handed for a room, in the order it would show them: a `joined` without
  * `since` (or a `resync`) replaces the view, a resumed `joined` and live `msg` frames append.
  */
-export function view(frames: readonly ServerFrame[], room: string): { ids: string[]; resyncs: number } {
+export function view(
+  frames: readonly ServerFrame[],
+  room: string,
+): { ids: string[]; resyncs: number; chainBreaks: number } {
   let ids: string[] = [];
   let resyncs = 0;
+  /** Live messages whose `prev` is not the id before them: a hole the client would have to repair. */
+  let chainBreaks = 0;
   for (const f of frames) {
     if (!('room' in f) || f.room !== room) continue;
-    if (f.type === 'msg') ids.push(f.id);
-    else if (f.type === 'joined')
+    if (f.type === 'msg') {
+      if (f.prev !== (ids.at(-1) ?? '0-0')) chainBreaks++;
+      ids.push(f.id);
+    } else if (f.type === 'joined')
       ids = f.resumed ? [...ids, ...f.messages.map((m) => m.id)] : f.messages.map((m) => m.id);
     else if (f.type === 'resync') {
       resyncs++;
       ids = f.messages.map((m) => m.id);
     }
   }
-  return { ids, resyncs };
+  return { ids, resyncs, chainBreaks };
 }
 
 /** Every id in the room's stream, oldest first. */
@@ -34,7 +41,7 @@ export async function streamIds(redis: Redis, room: string, prefix = 'chat:'): P
 }
 
 export interface Tally {
-  acked: number;
+  expected: number;
   checked: number;
   lost: number;
   duplicates: number;
@@ -55,19 +62,19 @@ export function compare(ids: readonly string[], stream: readonly string[], fromI
   let outOfOrder = 0;
   for (let i = 1; i < unique.length; i++)
     if ((unique[i] as string) <= (unique[i - 1] as string)) outOfOrder++;
-  return { acked: expected.length, checked: ids.length, lost, duplicates, outOfOrder };
+  return { expected: expected.length, checked: ids.length, lost, duplicates, outOfOrder };
 }
 
 export function sum(tallies: Tally[]): Tally {
   return tallies.reduce(
     (a, t) => ({
-      acked: a.acked + t.acked,
+      expected: a.expected + t.expected,
       checked: a.checked + t.checked,
       lost: a.lost + t.lost,
       duplicates: a.duplicates + t.duplicates,
       outOfOrder: a.outOfOrder + t.outOfOrder,
     }),
-    { acked: 0, checked: 0, lost: 0, duplicates: 0, outOfOrder: 0 },
+    { expected: 0, checked: 0, lost: 0, duplicates: 0, outOfOrder: 0 },
   );
 }
 

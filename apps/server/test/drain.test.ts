@@ -34,6 +34,21 @@ describe('drain', () => {
     srv = undefined;
   });
 
+  it('a forced stop (no drain) closes every socket 1001 with a reason, not 1005', async () => {
+    const s = await startApp();
+    srv = s;
+    const clients = await Promise.all([1, 2, 3].map(() => TestClient.connect(s.wsUrl, s.token('x'))));
+    await clients[0]?.join('forced');
+    const closing = s.close();
+    srv = undefined;
+    const closed = await Promise.all(clients.map((c) => c.closed));
+    await closing;
+    for (const c of closed) {
+      expect(c.code).toBe(1001);
+      expect(c.reason).toMatch(/stopping/);
+    }
+  });
+
   it('flips readiness, refuses upgrades with 503, acks in-flight sends, then closes 1012 spread out', async () => {
     const broker = new GatedBroker({ nodeId: 't', maxLen: 100, idempotencyTtlS: 60 });
     srv = await startApp({ DRAIN_WINDOW_MS: '2000', DRAIN_MAX_CLOSE_RATE: '50' }, { broker });

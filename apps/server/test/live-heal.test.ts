@@ -30,8 +30,23 @@ describe('live delivery heals itself from the stream', () => {
     await redis.destroy();
   });
 
-  const report = (name: string, t: Tally & { healed?: number }) =>
-    console.log(`[${name}] ${JSON.stringify(t)}`);
+  /** Sum of one metric's samples over every pod (heals are the pods' own count, reported only). */
+  const metricSum = async (name: string) => {
+    let total = 0;
+    for (const pod of pods)
+      for (const line of (await pod.app.inject('/metrics')).body.split('\n'))
+        if (line.startsWith(`${name}{`)) total += Number(line.slice(line.lastIndexOf(' ') + 1));
+    return total;
+  };
+  const report = async (name: string, acked: number, t: Tally) =>
+    console.log(
+      `[${name}] ${JSON.stringify({
+        acked,
+        ...t,
+        heals: await metricSum('chat_live_heals_total'),
+        healedMessages: await metricSum('chat_live_healed_messages_total'),
+      })}`,
+    );
 
   it('CLIENT KILL TYPE pubsub 12 times under traffic, also during joins: nothing acked is missed', async () => {
     const admin = redis.client();
@@ -101,6 +116,7 @@ describe('live delivery heals itself from the stream', () => {
         .toBeGreaterThanOrEqual(stream.length - fromIndex);
       const v = view(client.frames, room);
       expect(v.resyncs).toBe(0);
+      expect(v.chainBreaks).toBe(0);
       tallies.push(compare(v.ids, stream, fromIndex));
     };
     for (const room of rooms) {
@@ -110,7 +126,7 @@ describe('live delivery heals itself from the stream', () => {
       if (room === 'heal-1') for (const c of churners) await check(c, room, stream, false);
     }
     const total = sum(tallies);
-    report('pubsub kill x12', total);
+    await report('pubsub kill x12', acked, total);
     expect(total.lost).toBe(0);
     expect(total.duplicates).toBe(0);
     expect(total.outOfOrder).toBe(0);

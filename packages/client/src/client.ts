@@ -148,8 +148,8 @@ export class ChatClient {
         this.emitter.emit('left', frame);
         return;
       case 'msg': {
-        const { type: _type, ...message } = frame;
-        this.roomState.onMessage(message);
+        const { type: _type, prev, ...message } = frame;
+        this.roomState.onMessage(message, prev);
         return;
       }
       case 'ack':

@@ -1,4 +1,4 @@
-import type { ChatMessage, ClientFrame, ServerFrameOf } from '@chat/protocol';
+import { type ChatMessage, type ClientFrame, compareIds, type ServerFrameOf, ZERO_ID } from '@chat/protocol';
 import { hintedDelay } from './backoff.js';
 import type { Emitter } from './emitter.js';
 import type { Outbox } from './outbox.js';
@@ -143,9 +143,23 @@ export class Rooms {
     this.outbox.flushRoom(frame.room);
   }
 
-  onMessage(message: ChatMessage): void {
+  /**
+   * A live message. `prev` is the id before it in the room's history: when that is not the last
+   * id we have, we were handed a hole (the server proves the chain, so this is a safety net):
+   * the message is not shown, the room is joined again with `since` and the replay fills it.
+   */
+  onMessage(message: ChatMessage, prev?: string): void {
     const store = this.stores.get(message.room);
-    if (!store) return;
+    // Not joined: a re-join is in flight and its replay brings this message too.
+    if (!store?.joined) return;
+    const last = store.lastId ?? ZERO_ID;
+    if (prev !== undefined && prev !== last && compareIds(message.id, last) > 0) {
+      this.emitter.emit('gap', { room: message.room, id: message.id, prev, lastId: last });
+      store.joined = false;
+      store.version++;
+      if (this.transport.isOpen()) this.sendJoin(message.room);
+      return;
+    }
     store.observe(message.id);
     this.receive(store, message);
     this.emitter.emit('room', { room: message.room });

@@ -172,6 +172,11 @@ export interface ChatClientEvents {
   /** The room's messages were replaced (the resume point could not be served). */
   resync: ServerFrameOf<'resync'>;
   left: ServerFrameOf<'left'>;
+  /**
+   * A live message did not follow the last one we had (`prev` is not `lastId`): the client
+   * re-joins the room with `since` to fill the hole. Should never fire; tests assert it.
+   */
+  gap: { room: string; id: string; prev: string; lastId: string };
   /** A message not seen before (live, replayed on join, or from a resync page). */
   message: ChatMessage;
   ack: ServerFrameOf<'ack'>;

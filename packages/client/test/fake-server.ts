@@ -224,8 +224,11 @@ export class FakeServer {
     return message;
   }
 
+  /** Sends the msg to the room's members with `prev`, the id before it in history, as the real server does. */
   fanOut(message: ChatMessage): void {
-    for (const c of this.room(message.room).members) if (!c.silent) c.send({ type: 'msg', ...message });
+    const list = this.room(message.room).messages;
+    const prev = list[list.indexOf(message) - 1]?.id ?? '0-0';
+    for (const c of this.room(message.room).members) if (!c.silent) c.send({ type: 'msg', prev, ...message });
   }
 
   history(room: string): readonly ChatMessage[] {

@@ -138,6 +138,21 @@ describe('resume', () => {
     expect(client.getRoom('general')?.messages.map((x) => x.text)).toEqual(['once', 'later']);
   });
 
+  it('re-joins with since when a live message does not chain on the last id (a hole), and fills it', async () => {
+    const { client, received } = await joined();
+    const gaps: { prev: string; lastId: string }[] = [];
+    client.on('gap', (g) => gaps.push(g));
+    const a = server.publish('general', 'a');
+    await nextEvent(client, 'message', (m) => m.id === a.id);
+    const b = server.store('general', { id: 'bob', name: 'Bob' }, 'b, never fanned out', 'hole-b-xxxxx');
+    const c = server.publish('general', 'c');
+    await nextEvent(client, 'message', (m) => m.id === c.id);
+    expect(gaps).toEqual([{ room: 'general', id: c.id, prev: b.id, lastId: a.id }]);
+    expect(server.framesOf('join').at(-1)).toEqual({ type: 'join', room: 'general', since: a.id });
+    expect(received.map((m) => m.text)).toEqual(['a', 'b, never fanned out', 'c']);
+    expect(client.getRoom('general')?.messages.map((m) => m.id)).toEqual([a.id, b.id, c.id]);
+  });
+
   it('keeps messages in id order even if one arrives late', async () => {
     const { client } = await joined();
     const conn = await server.connection(1);

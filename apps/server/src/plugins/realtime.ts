@@ -55,6 +55,16 @@ export default fp(
     const originAllowed = originPolicy(config.ALLOWED_ORIGINS);
 
     await app.register(websocket, {
+      // The plugin's default closes every socket with no code (1005 at the client) before our
+      // onClose runs; a forced stop must say 1001 and why, so clients resume at once.
+      preClose(done) {
+        for (const conn of hub.conns) void conn.close(CloseCode.GoingAway, 'server stopping');
+        // Sockets between the upgrade and the hub (none normally) are closed the same way.
+        for (const ws of app.websocketServer.clients)
+          if (ws.readyState === ws.OPEN) ws.close(CloseCode.GoingAway, 'server stopping');
+        app.websocketServer.close();
+        done();
+      },
       options: {
         maxPayload: config.MAX_PAYLOAD_BYTES,
         handleProtocols: (protocols: Set<string>) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
