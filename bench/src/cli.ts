@@ -1,8 +1,8 @@
 /**
- * `pnpm bench` (full) and `pnpm bench:smoke`: runs the workloads against the three systems,
+ * `pnpm bench` (full) and `pnpm bench:smoke`: runs the workloads against the five systems,
  * shows progress on the terminal and writes the raw figures as JSON.
  *
- *   tsx src/cli.ts [--smoke] [--systems=chat,socketio,bare] [--workloads=fanout,latency,memory,drain]
+ *   tsx src/cli.ts [--smoke] [--systems=chat,socketio,bare,centrifugo,centrifugo-recovery] [--workloads=fanout,latency,memory,drain]
  *                  [--workers=N] [--out=results/bench.json] [--wait-quiet]
  *                  [--merge="why"]  (replace only these workloads in an existing --out file)
  *                  [--latency-rate=msg/s]  (latency without this server's peak from the same file/run)
@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import type { SystemKind } from './load/protocol.js';
 import { busyProcesses, killTracked, loadAvg, sleep } from './proc.js';
 import {
@@ -27,11 +28,21 @@ import {
 
 const BENCH_DIR = fileURLToPath(new URL('../', import.meta.url));
 
-function arg(name: string): string | undefined {
-  const hit = process.argv.find((a) => a === `--${name}` || a.startsWith(`--${name}=`));
-  if (!hit) return undefined;
-  return hit.includes('=') ? hit.slice(hit.indexOf('=') + 1) : 'true';
-}
+const { values: args } = parseArgs({
+  // `pnpm bench -- --x` passes the `--` through.
+  args: process.argv.slice(2).filter((a) => a !== '--'),
+  options: {
+    smoke: { type: 'boolean' },
+    systems: { type: 'string' },
+    workloads: { type: 'string' },
+    workers: { type: 'string' },
+    out: { type: 'string' },
+    merge: { type: 'string' },
+    'latency-rate': { type: 'string' },
+    'wait-quiet': { type: 'boolean' },
+    'wait-quiet-min': { type: 'string' },
+  },
+});
 
 function list<T extends string>(value: string | undefined, all: readonly T[], what: string): T[] | undefined {
   if (!value) return undefined;
@@ -87,10 +98,10 @@ async function waitQuiet(maxMin: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const base: BenchConfig = arg('smoke') ? SMOKE : FULL;
-  const systems = list<SystemKind>(arg('systems'), ALL_SYSTEMS, 'system');
-  const workloads = list<Workload>(arg('workloads'), ALL_WORKLOADS, 'workload');
-  const workers = arg('workers');
+  const base: BenchConfig = args.smoke ? SMOKE : FULL;
+  const systems = list<SystemKind>(args.systems, ALL_SYSTEMS, 'system');
+  const workloads = list<Workload>(args.workloads, ALL_WORKLOADS, 'workload');
+  const workers = args.workers;
   const cfg: BenchConfig = {
     ...base,
     ...(systems ? { systems, mode: 'custom' as const } : {}),
@@ -99,10 +110,10 @@ async function main(): Promise<void> {
   };
   // Only a complete full run replaces results/bench.json by default; a smoke or partial run
   // is a check, and its JSON goes to the temp dir unless --out says otherwise.
-  const merge = arg('merge');
-  const latencyRate = arg('latency-rate');
+  const merge = args.merge;
+  const latencyRate = args['latency-rate'];
   if (latencyRate) cfg.latency = { ...cfg.latency, fallbackRate: Number(latencyRate) };
-  const outPath = arg('out');
+  const outPath = args.out;
   // Re-running latency alone into an existing result: keep 50% of the peak measured there.
   if (
     !latencyRate &&
@@ -120,10 +131,9 @@ async function main(): Promise<void> {
   }
   const out = resolve(
     BENCH_DIR,
-    arg('out') ??
-      (cfg.mode === 'full' ? 'results/bench.json' : join(tmpdir(), `chat-bench-${cfg.mode}.json`)),
+    args.out ?? (cfg.mode === 'full' ? 'results/bench.json' : join(tmpdir(), `chat-bench-${cfg.mode}.json`)),
   );
-  if (arg('wait-quiet')) await waitQuiet(Number(arg('wait-quiet-min') ?? 30));
+  if (args['wait-quiet']) await waitQuiet(Number(args['wait-quiet-min'] ?? 30));
   log(
     'bench',
     `${cfg.mode}: systems ${cfg.systems.join(', ')}; workloads ${cfg.workloads.join(', ')}; ${cfg.workers} load processes`,

@@ -11,10 +11,11 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { DEFAULT_SERVER_ENTRY } from '@chat/cluster';
 import type { SparseCounts } from './hist.js';
 import { Histogram } from './hist.js';
-import type { OpenResult, StatsResult } from './load/protocol.js';
+import type { StatsResult } from './load/protocol.js';
 import { killTracked, loadAvg, sleep } from './proc.js';
 import { FULL } from './run.js';
 import { buildEntries, distFile } from './systems/build.js';
@@ -101,15 +102,19 @@ export function summarize(dir: string): { totalMs: number; idleMs: number; top: 
   return { totalMs: Math.round(totalUs / 1000), idleMs: Math.round(idleUs / 1000), top };
 }
 
-function arg(name: string): string | undefined {
-  const hit = process.argv.find((a) => a.startsWith(`--${name}=`));
-  return hit?.slice(hit.indexOf('=') + 1);
-}
+const { values: args } = parseArgs({
+  args: process.argv.slice(2).filter((a) => a !== '--'),
+  options: {
+    label: { type: 'string', default: 'profile' },
+    rate: { type: 'string', default: '400' },
+    seconds: { type: 'string', default: '20' },
+  },
+});
 
 async function main(): Promise<void> {
-  const label = arg('label') ?? 'profile';
-  const rate = Number(arg('rate') ?? '400');
-  const seconds = Number(arg('seconds') ?? '20');
+  const label = args.label;
+  const rate = Number(args.rate);
+  const seconds = Number(args.seconds);
   const f = FULL.fanout;
   await buildEntries();
   const dir = mkdtempSync(join(tmpdir(), 'chat-bench-prof-'));
@@ -122,7 +127,7 @@ async function main(): Promise<void> {
   try {
     const total = f.rooms * f.members;
     const ranges = split(total, w.size);
-    const opened = await w.all<OpenResult>((i) => ({
+    const opened = await w.all((i) => ({
       t: 'open',
       spec: {
         group: 'prof',
@@ -159,7 +164,7 @@ async function main(): Promise<void> {
     await publishing;
     await sleep(1500);
     // Counted before the profile is written: writing it blocks the pod for a while.
-    stats = await w.all<StatsResult>({ t: 'stats', tag: 1 });
+    stats = await w.all({ t: 'stats', tag: 1 });
     for (const p of sys.pods) if (p.pid) process.kill(p.pid, 'SIGUSR2'); // stop and write
     for (
       let i = 0;

@@ -1,5 +1,5 @@
 import { type ChildProcess, fork } from 'node:child_process';
-import type { Command, Reply, Request } from './load/protocol.js';
+import type { Command, Reply, Request, ResultOf } from './load/protocol.js';
 import { track } from './proc.js';
 import { distFile } from './systems/build.js';
 
@@ -42,25 +42,21 @@ export class Workers {
     return this.procs.map((p) => p.pid).filter((p): p is number => p !== undefined);
   }
 
-  call<T>(i: number, cmd: Command): Promise<T> {
+  call<C extends Command>(i: number, cmd: C): Promise<ResultOf<C>> {
     const proc = this.procs[i];
     if (!proc?.connected) return Promise.reject(new Error(`load worker ${i} is not running`));
     const id = this.nextId++;
     const req: Request = { id, cmd };
-    return new Promise<T>((resolve, reject) => {
-      this.waiting.set(id, { resolve: (v) => resolve(v as T), reject });
+    return new Promise<ResultOf<C>>((resolve, reject) => {
+      // The load process answers with Results[cmd.t] (see handlers in load/worker.ts).
+      this.waiting.set(id, { resolve: (v) => resolve(v as ResultOf<C>), reject });
       proc.send(req);
     });
   }
 
   /** The same command (or one per worker) to every worker; resolves with every answer. */
-  all<T>(cmd: Command | ((i: number) => Command | undefined)): Promise<T[]> {
-    return Promise.all(
-      this.procs.map((_, i) => {
-        const c = typeof cmd === 'function' ? cmd(i) : cmd;
-        return c === undefined ? Promise.resolve(undefined as T) : this.call<T>(i, c);
-      }),
-    );
+  all<C extends Command>(cmd: C | ((i: number) => C)): Promise<ResultOf<C>[]> {
+    return Promise.all(this.procs.map((_, i) => this.call(i, typeof cmd === 'function' ? cmd(i) : cmd)));
   }
 
   async stop(): Promise<void> {

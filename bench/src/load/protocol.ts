@@ -46,9 +46,26 @@ export type Command =
   | { t: 'stats'; tag: number }
   | { t: 'reconnectUrls'; urls: string[] }
   | { t: 'acked' }
-  | { t: 'audit'; acked: Record<string, string[]>; since: number }
+  | { t: 'audit'; acked: Record<string, string[]> }
   | { t: 'recovery'; group: string }
   | { t: 'closeAll' };
+
+/** What a load process answers to each command (the IPC contract, checked on both sides). */
+export interface Results {
+  open: OpenResult;
+  publish: { sent: number };
+  startBackground: { started: true };
+  stopBackground: BackgroundResult;
+  stats: StatsResult;
+  reconnectUrls: { ok: true };
+  /** Per room, the clientMsgIds of the background messages this process saw acknowledged. */
+  acked: Record<string, string[]>;
+  audit: AuditResult;
+  recovery: RecoveryResult;
+  closeAll: { closed: number };
+}
+
+export type ResultOf<C extends Command> = Results[C['t']];
 
 export interface Request {
   id: number;

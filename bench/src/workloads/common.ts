@@ -71,7 +71,7 @@ export async function openGroup(
     done[i] = p.done;
     log(`${label}: connected ${done.reduce((a, b) => a + b, 0)}/${spec.total}`, true);
   };
-  const results = await w.all<OpenResult>((i) => {
+  const results = await w.all((i) => {
     const [from, to] = ranges[i] ?? [0, 0];
     return { t: 'open', spec: { ...spec, from, to }, concurrency };
   });
@@ -113,14 +113,14 @@ export async function runStep(
   await publishing;
   const c1 = cpuSample(sys, w);
   const deadline = performance.now() + opts.graceMs;
-  let s = sumStats(await w.all<StatsResult>({ t: 'stats', tag }));
+  let s = sumStats(await w.all({ t: 'stats', tag }));
   while (s.delivered < s.expected && performance.now() < deadline) {
     await sleep(100);
-    s = sumStats(await w.all<StatsResult>({ t: 'stats', tag }));
+    s = sumStats(await w.all({ t: 'stats', tag }));
   }
   // Let a backlog drain before the next step (it is not counted: it came after the grace).
   for (let i = 0, last = -1; i < 100; i++) {
-    const now = sumStats(await w.all<StatsResult>({ t: 'stats', tag })).delivered;
+    const now = sumStats(await w.all({ t: 'stats', tag })).delivered;
     if (now === last) break;
     last = now;
     await sleep(300);

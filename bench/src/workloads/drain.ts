@@ -58,7 +58,7 @@ export async function drain(sys: RunningSystem, cfg: BenchConfig, log: Log): Pro
     const deadline = performance.now() + d.timeoutMs;
     while (performance.now() < deadline) {
       await sleep(250);
-      rec = mergeRecovery(await w.all<RecoveryResult>({ t: 'recovery', group: 'victims' }));
+      rec = mergeRecovery(await w.all({ t: 'recovery', group: 'victims' }));
       const elapsed = ((nowUs() - t0) / 1e6).toFixed(1);
       log(`drain: ${elapsed} s: ${rec.recovered}/${v.opened} back on other pods, ${rec.down} down`, true);
       if (rec.recovered >= v.opened) break;
@@ -66,13 +66,13 @@ export async function drain(sys: RunningSystem, cfg: BenchConfig, log: Log): Pro
     const exit = await exiting;
     log(`drain: ${victim.id} exited ${exit.code ?? exit.signal} after ${exit.ms} ms`);
     await sleep(d.afterMs);
-    const bgs = await w.all<BackgroundResult>({ t: 'stopBackground', waitAcksMs: 10_000 });
+    const bgs = await w.all({ t: 'stopBackground', waitAcksMs: 10_000 });
     await sleep(cfg.settleMs * 1.5);
-    const ackedParts = await w.all<Record<string, string[]>>({ t: 'acked' });
+    const ackedParts = await w.all({ t: 'acked' });
     const acked: Record<string, string[]> = {};
     for (const part of ackedParts)
       for (const [room, ids] of Object.entries(part)) acked[room] = [...(acked[room] ?? []), ...ids];
-    const audits = await w.all<AuditResult>({ t: 'audit', acked, since: 0 });
+    const audits = await w.all({ t: 'audit', acked });
     const audit: AuditResult = { lost: 0, duplicates: 0, checked: 0, lostSamples: [], duplicateSamples: [] };
     for (const a of audits) {
       audit.lost += a.lost;
