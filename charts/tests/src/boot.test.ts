@@ -1,11 +1,13 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { IConfigMap } from 'kubernetes-models/v1';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Manifest, ofKind, renderScenario, repoRoot, type Scenario } from './helm.js';
+import { rendered } from './fixtures.js';
+import { type Manifest, ofKind, repoRoot, type Scenario } from './helm.js';
 
 /**
  * The rendered configuration is one the server accepts: start the built server with exactly the
@@ -15,6 +17,23 @@ import { type Manifest, ofKind, renderScenario, repoRoot, type Scenario } from '
  */
 const serverDir = join(repoRoot, 'apps/server');
 const serverJs = join(serverDir, 'dist/server.js');
+/**
+ * Whether this server has the separate metrics listener (METRICS_PORT). The chart sets it either
+ * way; an older server ignores it and still serves /metrics on PORT.
+ */
+const hasMetricsPort = readFileSync(join(serverDir, 'src/config.ts'), 'utf8').includes('METRICS_PORT');
+
+/** A free loopback port (the rendered METRICS_PORT, 9090, may be taken on a shared machine). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
 
 beforeAll(() => {
   // `pnpm test` builds before the unit tests; build here too when run on its own.
@@ -83,14 +102,18 @@ function start(env: Record<string, string>): Promise<Started> {
 
 describe('the server boots with the environment the chart renders', () => {
   it.each<Scenario>(['default', 'istio-hpa', 'keda'])('%s', async (scenario) => {
-    const env = podEnv(renderScenario(scenario));
+    const env = podEnv(rendered(scenario));
+    expect(env.METRICS_PORT).toBe('9090');
+    const metricsPort = await freePort();
+    env.METRICS_PORT = String(metricsPort);
     const { proc, base, exited } = await start(env);
 
     const live = await fetch(`${base}/livez`);
     expect(live.status).toBe(200);
     expect(((await live.json()) as { node: string }).node).toBe(env.NODE_ID);
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
-    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const metricsUrl = hasMetricsPort ? `http://127.0.0.1:${metricsPort}/metrics` : `${base}/metrics`;
+    const metrics = await (await fetch(metricsUrl)).text();
     expect(metrics).toMatch(/^chat_connections_active(\{[^}]*\})? 0$/m);
 
     const stopAt = performance.now();

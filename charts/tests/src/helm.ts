@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
@@ -8,14 +8,31 @@ export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../
 export const chartDir = join(repoRoot, 'charts/chat');
 export const helmScript = join(repoRoot, 'scripts/helm.sh');
 
-/** The values files the suite renders: the chart's defaults and its ci/ scenarios. */
-export const scenarios = {
-  default: [],
-  'istio-hpa': [join(chartDir, 'ci/istio-hpa-values.yaml')],
-  keda: [join(chartDir, 'ci/keda-values.yaml')],
-  'single-replica': [join(chartDir, 'ci/single-replica-values.yaml')],
-} as const satisfies Record<string, readonly string[]>;
-export type Scenario = keyof typeof scenarios;
+/**
+ * The chart has no token secret by default (it never generates one), so the `default` scenario
+ * renders values.yaml with only this placeholder set; every ci/*-values.yaml file carries its own.
+ */
+export const defaultTokenSecret = 'test-only-placeholder-token-secret-0123456789';
+
+/** Every values file in charts/chat/ci, by name (`ci/<name>-values.yaml`): a new file is covered at once. */
+export const ciValuesFiles: Record<string, string> = Object.fromEntries(
+  readdirSync(join(chartDir, 'ci'))
+    .filter((f) => f.endsWith('-values.yaml'))
+    .sort()
+    .map((f) => [f.replace(/-values\.yaml$/, ''), join(chartDir, 'ci', f)]),
+);
+
+/** The renders the suite checks: the defaults and each ci/ file. */
+export type Scenario = string;
+export const scenarioNames: Scenario[] = ['default', ...Object.keys(ciValuesFiles)];
+
+/** helm arguments selecting a scenario's values. */
+export function scenarioArgs(name: Scenario): string[] {
+  if (name === 'default') return ['--set', `auth.tokenSecret=${defaultTokenSecret}`];
+  const file = ciValuesFiles[name];
+  if (!file) throw new Error(`no values file ci/${name}-values.yaml`);
+  return ['-f', file];
+}
 
 export interface Run {
   code: number;
@@ -36,6 +53,10 @@ export function helm(args: readonly string[]): Run {
 }
 
 export interface RenderOptions {
+  /** A scenario whose values come first (then `files`, then `set`); default `default`. */
+  scenario?: Scenario;
+  /** Render values.yaml alone, without the default scenario's token secret. */
+  bare?: boolean;
   files?: readonly string[];
   set?: Record<string, string | number | boolean>;
   /** `--set-string` values (kept as strings even when they look like numbers). */
@@ -50,6 +71,7 @@ export interface RenderOptions {
 
 function renderArgs(opts: RenderOptions): string[] {
   const args = ['template', opts.release ?? 'rel', chartDir, '--namespace', opts.namespace ?? 'chat'];
+  if (!opts.bare) args.push(...scenarioArgs(opts.scenario ?? 'default'));
   for (const f of opts.files ?? []) args.push('-f', f);
   for (const [k, v] of Object.entries(opts.set ?? {})) args.push('--set', `${k}=${String(v)}`);
   for (const [k, v] of Object.entries(opts.setString ?? {})) args.push('--set-string', `${k}=${v}`);
@@ -100,8 +122,8 @@ export function render(opts: RenderOptions = {}): Manifest[] {
   return parseManifests(run.stdout);
 }
 
-export function renderScenario(name: Scenario, extra: Omit<RenderOptions, 'files'> = {}): Manifest[] {
-  return render({ ...extra, files: scenarios[name] });
+export function renderScenario(name: Scenario, extra: Omit<RenderOptions, 'scenario'> = {}): Manifest[] {
+  return render({ ...extra, scenario: name });
 }
 
 /** Documents of one kind, typed as the caller's model interface (they passed model validation first). */

@@ -47,3 +47,36 @@ describe('Dockerfile', () => {
     for (const p of ['.git', '**/node_modules', '**/dist', '.env']) expect(dockerignore).toContain(p);
   });
 });
+
+describe('one image version from docker build to helm install', () => {
+  const chart = parse(readFileSync(join(chartDir, 'Chart.yaml'), 'utf8')) as { appVersion: string };
+  const values = parse(readFileSync(join(chartDir, 'values.yaml'), 'utf8')) as {
+    image: { repository: string; tag: string };
+  };
+  const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Deploy on Kubernetes'));
+  const deploy = section.slice(0, section.indexOf('\n## ', 3));
+  const chartReadme = readFileSync(join(chartDir, 'README.md'), 'utf8');
+
+  it("the README's build, push and install use one tag, which is the chart's appVersion and default image tag", () => {
+    // The default image.tag is empty: the Deployment uses appVersion.
+    expect(values.image.tag).toBe('');
+    const version = chart.appVersion;
+    expect(version).toMatch(/^\d+\.\d+\.\d+$/);
+    for (const text of [deploy, chartReadme]) {
+      const builds = [...text.matchAll(/docker build[^\n]* -t (\S+):(\S+)/g)];
+      const pushes = [...text.matchAll(/docker push (\S+):(\S+)/g)];
+      const sets = [...text.matchAll(/--set image\.tag=(\S+)/g)];
+      expect(builds.length).toBeGreaterThan(0);
+      expect(pushes.length).toBeGreaterThan(0);
+      expect(sets.length).toBeGreaterThan(0);
+      for (const m of [...builds, ...pushes]) expect(m[2]).toBe(version);
+      for (const m of sets) expect(m[1]).toBe(version);
+      // Everything pushed is what was built, and what the install pulls.
+      const repos = new Set([...builds, ...pushes].map((m) => m[1]));
+      for (const m of text.matchAll(/--set image\.repository=(\S+)/g))
+        expect(repos.has(m[1] as string)).toBe(true);
+    }
+    expect(deploy).not.toMatch(/:latest\b/);
+  });
+});

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { chartDir, helm, helmScript, scenarios, template } from './helm.js';
+import { chartDir, helm, helmScript, scenarioArgs, scenarioNames, template } from './helm.js';
 
 const valuesFile = (text: string): string => {
   const dir = mkdtempSync(join(tmpdir(), 'chat-chart-'));
@@ -13,8 +13,8 @@ const valuesFile = (text: string): string => {
 };
 
 describe('helm lint --strict', () => {
-  it.each(Object.entries(scenarios))('%s values', (_name, files) => {
-    const run = helm(['lint', '--strict', chartDir, ...files.flatMap((f) => ['-f', f])]);
+  it.each(scenarioNames)('%s values', (name) => {
+    const run = helm(['lint', '--strict', chartDir, ...scenarioArgs(name)]);
     expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(run.stdout).toContain('0 chart(s) failed');
     expect(run.stdout).not.toMatch(/\[(WARNING|ERROR)\]/);
@@ -27,6 +27,7 @@ describe('helm lint --strict', () => {
       chartDir,
       '-f',
       valuesFile('replicaCount: "three"\nunknownKey: 1\n'),
+      ...scenarioArgs('default'),
     ]);
     expect(run.code).not.toBe(0);
     expect(run.stdout + run.stderr).toMatch(/replicaCount/);
@@ -55,8 +56,14 @@ describe('values.schema.json rejects', () => {
     expect(rejected({ set: { 'server.limits.maxConnection': 5 } })).toMatch(/maxConnection/);
   });
 
-  it('a literal token secret (there is no such value)', () => {
-    expect(rejected({ set: { 'auth.tokenSecret': 'a'.repeat(40) } })).toMatch(/tokenSecret/);
+  it('a token secret shorter than 32 characters', () => {
+    expect(rejected({ set: { 'auth.tokenSecret': 'a'.repeat(31) } })).toMatch(/tokenSecret/);
+  });
+
+  it('an unknown mesh mode, scrape path or ingress kind', () => {
+    expect(rejected({ set: { 'istio.sidecarMode': 'sidecar' } })).toMatch(/sidecarMode/);
+    expect(rejected({ set: { 'metrics.scrape': 'both' } })).toMatch(/scrape/);
+    expect(rejected({ set: { 'ingress.kind': 'traefik' } })).toMatch(/kind/);
   });
 
   it('running as root or with a writable root filesystem', () => {
@@ -98,16 +105,16 @@ describe('scripts/helm.sh and the supported Kubernetes versions', () => {
     expect(run.stdout).toMatch(/^v[34]\.\d+\.\d+/);
   });
 
-  it('renders for the oldest supported Kubernetes (1.27) and refuses an older one', () => {
-    expect(template({ kubeVersion: '1.27.0' }).code).toBe(0);
-    const old = template({ kubeVersion: '1.26.9' });
+  it('renders for the oldest supported Kubernetes (1.29, native sidecars) and refuses an older one', () => {
+    expect(template({ kubeVersion: '1.29.0' }).code).toBe(0);
+    const old = template({ kubeVersion: '1.28.9' });
     expect(old.code).not.toBe(0);
     expect(old.stderr).toMatch(/kubeVersion|incompatible/i);
   });
 });
 
 describe('NOTES.txt', () => {
-  const notes = (files: readonly string[]) => {
+  const notes = (name: string, extra: string[] = []) => {
     const run = helm([
       'install',
       'rel',
@@ -115,13 +122,14 @@ describe('NOTES.txt', () => {
       '-n',
       'chat',
       '--dry-run=client',
-      ...files.flatMap((f) => ['-f', f]),
+      ...scenarioArgs(name),
+      ...extra,
     ]);
     return { ...run, notes: run.stdout.slice(run.stdout.indexOf('NOTES:')) };
   };
 
   it('states the drain numbers, the demo Redis warning and the autoscaler in use', (ctx) => {
-    const byDefault = notes(scenarios.default);
+    const byDefault = notes('default');
     // Helm 3 still dials the cluster for --dry-run=client; Helm 4 (what scripts/helm.sh fetches) does not.
     if (byDefault.code !== 0 && /cluster unreachable/i.test(byDefault.stderr)) {
       ctx.skip('this Helm needs a cluster to render NOTES.txt');
@@ -131,13 +139,45 @@ describe('NOTES.txt', () => {
     expect(byDefault.notes).toContain('terminationGracePeriodSeconds=45');
     expect(byDefault.notes).toMatch(/WARNING: using the embedded single-pod Redis/);
     expect(byDefault.notes).toContain('Fixed at 3 replicas');
-    const istio = notes(scenarios['istio-hpa']).notes;
+    expect(byDefault.notes).toContain('/metrics is served on its own port 9090');
+    expect(byDefault.notes).not.toContain('DEV_TOKENS');
+    const istio = notes('istio-hpa').notes;
     expect(istio).toContain('https://chat.example.com/');
     expect(istio).toContain("seriesQuery: 'chat_connections_active");
-    expect(istio).toMatch(/terminationDrainDuration=55s/);
-    const keda = notes(scenarios.keda).notes;
+    expect(istio).toContain('STRICT except on port 9090');
+    const keda = notes('keda').notes;
     expect(keda).toContain('KEDA ScaledObject');
+    expect(keda).toContain('ignoreNullValues "false"');
     expect(keda).toContain('Secret chat-auth');
-    expect(keda).not.toContain('DEV_TOKENS is on');
+    expect(keda).toContain('pod-deletion-cost');
+    expect(keda).not.toContain('DEV_TOKENS');
+  });
+
+  it('warns loudly, first thing, when DEV_TOKENS is on', () => {
+    const demo = notes('demo').notes;
+    const lines = demo.split('\n').filter((l) => l.trim() !== '');
+    expect(lines[1]).toMatch(/^\*{20,}$/);
+    expect(lines[2]).toMatch(/^WARNING: DEV_TOKENS IS ON\. POST \/api\/token signs a token for anyone/);
+  });
+
+  it('tells the truth about the sidecar drain for each Istio mode', () => {
+    const native = notes('demo').notes;
+    expect(native).toMatch(
+      /native sidecar: the kubelet stops istio-proxy only after the server container has exited/,
+    );
+    expect(native).toMatch(
+      /terminationDrainDuration,\s+EXIT_ON_ZERO_ACTIVE_CONNECTIONS, MINIMUM_DRAIN_DURATION and holdApplicationUntilProxyStarts do not\s+apply/,
+    );
+    expect(native).not.toMatch(/outlasts/);
+    const legacy = notes('istio-hpa').notes;
+    // drain 15 + 30 (istio-hpa values); grace 15 + 30 + 10 + 5.
+    expect(legacy).toMatch(/MINIMUM_DRAIN_DURATION=45s/);
+    expect(legacy).toMatch(/pilot-agent then ignores\s+terminationDrainDuration/);
+    expect(legacy).toMatch(/at the latest at terminationGracePeriodSeconds=60/);
+    const sleeping = notes('istio-hpa', ['--set', 'istio.exitOnZeroActiveConnections=false']).notes;
+    expect(sleeping).toMatch(/exits after\s+terminationDrainDuration=55s/);
+    const ambient = notes('ambient-gateway-api').notes;
+    expect(ambient).toMatch(/Istio ambient: no sidecar/);
+    expect(ambient).not.toMatch(/terminationDrainDuration|MINIMUM_DRAIN/);
   });
 });
