@@ -47,11 +47,17 @@ async function tick() {
   }
 }
 
-const timer = setInterval(tick, intervalMs);
-void tick();
+// One update at a time: the next starts intervalMs after the previous one finished, so a slow
+// API call never overlaps the next one (which would patch the same value twice).
+let timer;
+async function loop() {
+  await tick();
+  timer = setTimeout(loop, intervalMs);
+}
+void loop();
 for (const sig of ['SIGTERM', 'SIGINT']) {
   process.on(sig, () => {
-    clearInterval(timer);
+    clearTimeout(timer);
     process.exit(0);
   });
 }

@@ -387,3 +387,20 @@ describe('disruption and Redis', () => {
     expect(server(rendered('single-replica')).env?.some((e) => e.name === 'REDIS_URL')).toBe(false);
   });
 });
+
+describe('socket rebalancing after a scale-out', () => {
+  it('off by default; the values reach the server; refused without Redis', () => {
+    expect(configOf(rendered('default'))).toMatchObject({
+      REBALANCE_ENABLED: 'false',
+      REBALANCE_INTERVAL_MS: '2000',
+      REBALANCE_MARGIN_PCT: '10',
+      REBALANCE_MAX_CLOSE_RATE: '20',
+      REBALANCE_RECONNECT_HINT_MS: '1000',
+    });
+    const on = render({ set: { 'server.rebalance.enabled': true, 'server.rebalance.maxCloseRate': 50 } });
+    expect(configOf(on)).toMatchObject({ REBALANCE_ENABLED: 'true', REBALANCE_MAX_CLOSE_RATE: '50' });
+    const run = template({ scenario: 'single-replica', set: { 'server.rebalance.enabled': true } });
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toContain('server.rebalance.enabled needs Redis');
+  });
+});

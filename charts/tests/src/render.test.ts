@@ -225,7 +225,8 @@ describe('numbers', () => {
     ];
     for (const name of names) {
       for (const [key, value] of Object.entries(configOf(rendered(name)))) {
-        if (['DEV_TOKENS', 'TRUST_PROXY'].includes(key)) expect(value, key).toMatch(/^(true|false)$/);
+        if (['DEV_TOKENS', 'TRUST_PROXY', 'REBALANCE_ENABLED'].includes(key))
+          expect(value, key).toMatch(/^(true|false)$/);
         else if (!strings.includes(key)) expect(value, key).toMatch(/^\d+$/);
       }
     }
