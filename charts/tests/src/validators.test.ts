@@ -32,7 +32,7 @@ beforeAll(() => {
   for (const bin of [kubernetesValidate, checkov]) {
     if (!existsSync(bin)) {
       throw new Error(
-        `${bin} is missing: run scripts/ensure-chart-validators.sh (it creates ${venv} with the pinned kubernetes-validate and checkov)`,
+        `${bin} is missing: run scripts/ensure-chart-validators.sh (it creates ${venv} with the pinned kubernetes-validate and checkov; \`pnpm --filter @chat/chart-tests test\` runs it first)`,
       );
     }
   }
