@@ -1,4 +1,5 @@
 import { defineConfig } from '@playwright/test';
+import { findChromium } from '../scripts/chromium.mjs';
 
 /**
  * Every spec starts its own cluster (Redis + server processes + load balancer) from
@@ -17,7 +18,9 @@ export default defineConfig({
     browserName: 'chromium',
     headless: true,
     launchOptions: {
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      // CHROMIUM_PATH, then chromium/chromium-browser/google-chrome on PATH, then Playwright's
+      // cache; `pnpm test`'s preflight installs one when there is none.
+      executablePath: findChromium()?.path,
       args: [
         '--no-sandbox',
         '--disable-gpu',

@@ -1,0 +1,71 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SCRIPTS, TOOLS } from '../lib/tools.mjs';
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
+const preflight = join(repoRoot, 'scripts/preflight.mjs');
+const scratch = mkdtempSync(join(tmpdir(), 'preflight-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+function run(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  const res = spawnSync(process.execPath, [preflight, ...args], { encoding: 'utf8', env, timeout: 600_000 });
+  return { status: res.status, lines: res.stdout.trim().split('\n'), stderr: res.stderr };
+}
+
+describe('the preflight of `pnpm test`', () => {
+  it('reports every program the suite runs as found (or installed), one line each, and exits 0', () => {
+    const { status, lines, stderr } = run([]);
+    expect(status, `${lines.join('\n')}\n${stderr}`).toBe(0);
+    const present = SCRIPTS.filter((s) => existsSync(join(repoRoot, s.file))).map((s) => s.name);
+    const expected = ['node', 'dependencies', ...TOOLS.map((t) => t.name), ...present];
+    const reported = lines.filter((l) => !l.startsWith('preflight:') && !l.startsWith('installing'));
+    for (const name of expected) {
+      expect(reported, `a line for ${name}`).toContainEqual(
+        expect.stringMatching(new RegExp(`^${name}: (found|installed) \\S`)),
+      );
+    }
+    // Paths and versions as the tools report them, e.g. "redis-server: found /usr/bin/redis-server 7.0.15".
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^redis-server: (found|installed) \/\S+redis-server \d+\.\d+/),
+    );
+    expect(lines.at(-1)).toMatch(/^preflight: ok/);
+  });
+
+  it('where it may not install, stops with the exact command to run: exit 1, no stack trace', () => {
+    // A PATH with only node (and apt-get, where this machine has it): everything is missing.
+    const bin = join(scratch, 'bin');
+    mkdirSync(bin);
+    symlinkSync(process.execPath, join(bin, 'node'));
+    if (existsSync('/usr/bin/apt-get')) symlinkSync('/usr/bin/apt-get', join(bin, 'apt-get'));
+    const env = {
+      PATH: bin,
+      HOME: join(scratch, 'home'),
+      PLAYWRIGHT_BROWSERS_PATH: join(scratch, 'no-browsers'),
+      PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD: '1',
+    };
+    const { status, lines, stderr } = run(['--check'], env);
+    expect(status).toBe(1);
+    for (const tool of TOOLS) expect(lines).toContain(`${tool.name}: missing`);
+    const fix = lines.find((l) => l.startsWith('preflight: to fix it, run: '));
+    expect(fix, lines.join('\n')).toBeDefined();
+    if (existsSync('/usr/bin/apt-get') && process.getuid?.() === 0) {
+      expect(fix).toBe(
+        'preflight: to fix it, run: apt-get update && apt-get install -y --no-install-recommends redis-server redis-sentinel prometheus docker-compose chromium fonts-liberation',
+      );
+    }
+    expect(`${lines.join('\n')}${stderr}`).not.toMatch(/^\s+at /m);
+  });
+
+  it('a CHROMIUM_PATH that is not a program stops it with what to do, before anything is installed', () => {
+    const { status, lines } = run(['--check'], { ...process.env, CHROMIUM_PATH: join(scratch, 'no-chrome') });
+    expect(status).toBe(1);
+    expect(lines).toContain(
+      `preflight: CHROMIUM_PATH=${join(scratch, 'no-chrome')} is not an executable file`,
+    );
+    expect(lines.at(-1)).toMatch(/^preflight: to fix it, run: unset CHROMIUM_PATH/);
+  });
+});
