@@ -133,7 +133,7 @@ function ensureScriptTools(checkOnly) {
     });
     if (res.status !== 0) stop(`${step.name}: ${step.file} failed (exit ${res.status})`, `bash ${step.file}`);
     const last = (res.stdout ?? '').trim().split('\n').pop() ?? '';
-    say(`${step.name}: found ${last}`.trimEnd());
+    say(`${step.name}: found via ${step.file}${last ? `: ${last}` : ''}`);
   }
 }
 
