@@ -1,15 +1,18 @@
 import react from '@vitejs/plugin-react';
 import { defineConfig, loadEnv } from 'vite';
 
-// In development the chat server runs on :8080 (`pnpm dev` at the root); Vite proxies the
-// WebSocket and the token endpoint to it so the page and the socket share one origin, as in
-// production where the server serves apps/web/dist itself. CHAT_SERVER_URL points elsewhere.
+// In development (`pnpm dev` at the root, scripts/dev.mjs) Vite serves the page with hot reload
+// and proxies the WebSocket, the API and the probes to the chat server, so page and socket
+// share one origin, as in production where the server serves apps/web/dist itself.
+// CHAT_SERVER_URL is where the server listens (scripts/dev.mjs sets it; default :8081).
 export default defineConfig(({ mode }) => {
   const env = loadEnv(mode, '.', 'CHAT_');
-  const target = env.CHAT_SERVER_URL || 'http://localhost:8080';
+  const target = env.CHAT_SERVER_URL || 'http://localhost:8081';
   const proxy = {
     '/ws': { target, ws: true, changeOrigin: false },
     '/api': { target, changeOrigin: false },
+    '/livez': { target },
+    '/readyz': { target },
   };
   return {
     plugins: [react()],

@@ -27,6 +27,10 @@ export const ConfigSchema = Type.Object({
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info', description: 'pino log level' },
   ),
+  LOG_FORMAT: Type.Union(
+    ['auto', 'pretty', 'json'].map((l) => Type.Literal(l)),
+    { default: 'auto', description: 'auto = readable lines when stdout is a terminal, JSON lines otherwise' },
+  ),
   REDIS_URL: Type.String({
     default: '',
     pattern: '^(|rediss?://.+)$',

@@ -1,6 +1,7 @@
 import Fastify from 'fastify';
 import app from './app.js';
-import { ConfigError, loadConfig } from './config.js';
+import { type Config, ConfigError, loadConfig } from './config.js';
+import { loggerOptions } from './logging.js';
 
 /**
  * The process: configuration, listening, and the drain on SIGTERM/SIGINT. The order on SIGTERM
@@ -21,10 +22,7 @@ async function main(): Promise<void> {
   }
 
   const fastify = Fastify({
-    logger: {
-      level: config.LOG_LEVEL,
-      redact: ['req.headers.authorization', 'req.headers["sec-websocket-protocol"]', 'req.headers.cookie'],
-    },
+    ...loggerOptions(config),
     trustProxy: config.TRUST_PROXY,
     // Upgraded sockets are closed by the drain; plain keep-alive ones must not hold close().
     forceCloseConnections: 'idle',
@@ -58,10 +56,42 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 
-  const address = await fastify.listen({ port: config.PORT, host: config.HOST });
+  let address: string;
+  try {
+    address = await fastify.listen({ port: config.PORT, host: config.HOST });
+  } catch (err) {
+    const line = listenError(err, config);
+    if (!line) throw err;
+    process.stderr.write(`${line}\n`);
+    process.exit(1);
+  }
   const shown = address.replace('0.0.0.0', 'localhost').replace('[::]', 'localhost');
   fastify.log.info({ node: config.NODE_ID, broker: fastify.broker.kind }, `chat ready at ${shown}`);
-  if (process.stdout.isTTY) process.stdout.write(`\n  Chat is running: open ${shown}\n\n`);
+  if (process.stdout.isTTY) {
+    const health = fastify.brokerHealth.state;
+    const warning = health.ok
+      ? ''
+      : `  Chat service degraded: ${health.reason}; messages wait until it answers\n`;
+    process.stdout.write(`\n  Chat is running: open ${shown}\n${warning}\n`);
+  }
+}
+
+/** One line for the mistakes people make (a taken port, a mistyped HOST), naming the variable. */
+function listenError(err: unknown, config: Pick<Config, 'PORT' | 'HOST'>): string | undefined {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case 'EADDRINUSE':
+      return `chat: port ${config.PORT} is in use (PORT=${config.PORT}); stop the other process or set PORT to a free port, e.g. PORT=8081`;
+    case 'EACCES':
+      return `chat: not allowed to listen on port ${config.PORT} (PORT=${config.PORT}); use a port above 1023`;
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_NONAME':
+      return `chat: cannot listen on HOST=${config.HOST} (${code}: not an address of this machine); use HOST=0.0.0.0 (all interfaces) or HOST=127.0.0.1`;
+    default:
+      return undefined;
+  }
 }
 
 void main();

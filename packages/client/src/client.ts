@@ -15,6 +15,7 @@ import type {
   PendingMessage,
   RoomSnapshot,
   SendHandle,
+  ServiceStatus,
 } from './types.js';
 
 /**
@@ -32,12 +33,16 @@ export class ChatClient {
   private readonly connection: Connection;
   private readonly roomState: Rooms;
   private readonly outbox: Outbox;
+  private serviceValue: ServiceStatus = { state: 'ok' };
 
   constructor(options: ChatClientOptions) {
     const settings = resolveSettings(options);
     const stores = new Map<string, RoomStore>();
     this.connection = new Connection(settings, this.emitter, {
-      opened: () => this.roomState.rejoinAll(),
+      opened: () => {
+        this.setService({ state: 'ok' });
+        this.roomState.rejoinAll();
+      },
       disconnected: () => {
         this.roomState.markDisconnected();
         this.outbox.requeueInFlight();
@@ -66,6 +71,11 @@ export class ChatClient {
     return this.connection.status;
   }
 
+  /** What the server last said about its chat service (a new object on every change). */
+  get service(): ServiceStatus {
+    return this.serviceValue;
+  }
+
   /** The `welcome` of the current connection, undefined while not open. */
   get welcome(): ServerFrameOf<'welcome'> | undefined {
     return this.connection.welcome;
@@ -79,6 +89,14 @@ export class ChatClient {
   /** Starts connecting (and keeps reconnecting) until `close()` or a stay-closed close code. */
   connect(): void {
     this.connection.connect();
+  }
+
+  /**
+   * While reconnecting (waiting for the backoff timer): tries now, e.g. for a "Retry now"
+   * button. False when there is nothing to retry (open, connecting, closed or offline waits).
+   */
+  reconnectNow(): boolean {
+    return this.connection.retryNow();
   }
 
   /** Closes for good (code 1000). Queued messages stay queued for a later `connect()`. */
@@ -134,6 +152,13 @@ export class ChatClient {
     this.connection.ping();
   }
 
+  private setService(next: ServiceStatus): void {
+    const prev = this.serviceValue;
+    if (prev.state === next.state && prev.reason === next.reason) return;
+    this.serviceValue = next;
+    this.emitter.emit('service', next);
+  }
+
   private onFrame(frame: RoutedFrame): void {
     switch (frame.type) {
       case 'joined':
@@ -157,6 +182,11 @@ export class ChatClient {
         return;
       case 'presence':
         this.roomState.onPresence(frame);
+        return;
+      case 'status':
+        this.setService(
+          frame.reason ? { state: frame.service, reason: frame.reason } : { state: frame.service },
+        );
         return;
       case 'error':
         // The ref is a clientMsgId for a send, a room name for a join.

@@ -82,6 +82,13 @@ export class Connection {
     this.setStatus({ state: 'closed', code: CloseCode.Normal, reason, attempt: this.attempt });
   }
 
+  /** While waiting to reconnect: starts the next attempt now instead of at its timer. */
+  retryNow(): boolean {
+    if (!this.wanted || this.statusValue.state !== 'reconnecting') return false;
+    void this.startAttempt();
+    return true;
+  }
+
   /** False when there is no open socket or it refused the frame: the caller keeps it for later. */
   transmit(frame: ClientFrame): boolean {
     return this.link.transmit(frame);

@@ -22,6 +22,7 @@ export {
   type RoomSnapshot,
   type SendHandle,
   type SendResult,
+  type ServiceStatus,
   type StateChange,
   type Timers,
   type TokenRequest,

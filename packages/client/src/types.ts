@@ -5,6 +5,7 @@ import type {
   Member,
   PresenceEntry,
   ServerFrameOf,
+  ServiceState,
 } from '@chat/protocol';
 import type { BackoffOptions } from './backoff.js';
 import type { ClientEnvironment } from './environment.js';
@@ -103,6 +104,15 @@ export interface ConnectionStatus {
   user?: Member;
 }
 
+/**
+ * What the server says about its chat service, apart from the socket: `degraded` while it
+ * cannot reach its storage (joins and sends wait). `ok` on every new connection until told.
+ */
+export interface ServiceStatus {
+  state: ServiceState;
+  reason?: string;
+}
+
 export interface StateChange extends ConnectionStatus {
   previous: ConnectionState;
 }
@@ -167,6 +177,8 @@ export class ChatClientError extends Error {
 export interface ChatClientEvents {
   /** Every state change, with the close code, reason and the next retry time. */
   state: StateChange;
+  /** The server's service status changed (a `status` frame, or `ok` again on a new connection). */
+  service: ServiceStatus;
   welcome: ServerFrameOf<'welcome'>;
   joined: ServerFrameOf<'joined'>;
   /** The room's messages were replaced (the resume point could not be served). */

@@ -16,6 +16,7 @@ import {
   type ServerFrameType,
   ServerPingFrame,
   ServerPongFrame,
+  StatusFrame,
   WelcomeFrame,
 } from './frames.js';
 
@@ -84,6 +85,7 @@ const SERVER_FRAME_SCHEMAS: Record<ServerFrameType, TSchema> = {
   ping: ServerPingFrame,
   pong: ServerPongFrame,
   error: ErrorFrame,
+  status: StatusFrame,
 };
 
 /** Client side: parse and validate one frame from the server (no code generation). */

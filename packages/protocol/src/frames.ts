@@ -168,6 +168,20 @@ export const ErrorFrame = Type.Object({
   retryAfterMs: Type.Optional(Type.Integer({ minimum: 0 })),
 });
 
+/**
+ * Whether this pod can serve chat right now, apart from the socket itself: `degraded` while
+ * its broker (Redis) is unreachable, so joins and sends wait. Sent after `welcome` when not
+ * `ok`, to every socket on each change, and after a join the pod could not serve.
+ */
+export const SERVICE_STATES = ['ok', 'degraded'] as const;
+export type ServiceState = (typeof SERVICE_STATES)[number];
+export const StatusFrame = Type.Object({
+  type: Type.Literal('status'),
+  service: Type.Union(SERVICE_STATES.map((s) => Type.Literal(s))),
+  /** For people: why the service is degraded ("Redis is unreachable: connect ECONNREFUSED"). */
+  reason: Type.Optional(Type.String({ maxLength: 500 })),
+});
+
 export const ServerFrame = Type.Union([
   WelcomeFrame,
   JoinedFrame,
@@ -179,6 +193,7 @@ export const ServerFrame = Type.Union([
   ServerPingFrame,
   ServerPongFrame,
   ErrorFrame,
+  StatusFrame,
 ]);
 export type ServerFrame = Static<typeof ServerFrame>;
 export type ServerFrameType = ServerFrame['type'];

@@ -24,6 +24,7 @@ Options:
 
 Keys: r roll all pods · k kill -9 the busiest pod · s stop Redis for 5 s · p pod table · q quit
 Signals: SIGUSR2 rolls; SIGINT/SIGTERM quit cleanly.
+Cluster view (a page): GET /__cluster/ on the balancer.
 Control API (loopback): GET /__cluster/state, POST /__cluster/roll, /__cluster/kill[?pod=ID],
   /__cluster/redis/stop, /__cluster/redis/start, /__cluster/redis/bounce?ms=5000, /__cluster/scale?replicas=N
 `;
@@ -203,6 +204,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     `\n  Chat cluster: ${cluster.pods().length} pods behind ${cluster.url}  (open it in a browser)\n` +
       `  redis 127.0.0.1:${cluster.redis.port} · pod logs in ${cluster.logDir}\n` +
+      `  cluster view: ${cluster.url}/__cluster/  (pods, connections, Redis; buttons to roll, kill, stop Redis, scale)\n` +
       `  control API: curl ${cluster.url}/__cluster/state · curl -X POST ${cluster.url}/__cluster/roll\n` +
       `  ${process.stdin.isTTY ? KEYS : `no TTY: kill -USR2 ${process.pid} rolls, SIGINT quits`}\n\n`,
   );

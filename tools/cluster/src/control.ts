@@ -1,11 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendJson } from './balancer.js';
 import type { Cluster } from './cluster.js';
+import { clusterPage } from './view.js';
 
 /**
  * The control API on the balancer, for e2e tests and the browser demo (loopback clients only;
  * a browser request must come from the balancer's own origin):
  *
+ *   GET  /__cluster/                      the cluster view (a page for people: view.ts)
  *   GET  /__cluster/state                 pods, Redis, balancer counters
  *   POST /__cluster/roll[?wait=0]         roll every pod (202 at once with wait=0)
  *   POST /__cluster/kill[?pod=ID][&replace=0|1]   kill -9 (default: the busiest pod)
@@ -33,6 +35,15 @@ export function controlHandler(cluster: Cluster): (req: IncomingMessage, res: Se
     // Drain the (ignored) request body so keep-alive connections stay usable.
     req.resume();
     switch (route) {
+      case 'GET ': {
+        const html = clusterPage();
+        res.writeHead(200, {
+          'content-type': 'text/html; charset=utf-8',
+          'content-length': Buffer.byteLength(html),
+          'cache-control': 'no-store',
+        });
+        return res.end(html);
+      }
       case 'GET /state':
         return sendJson(res, 200, cluster.state());
       case 'POST /roll': {

@@ -37,7 +37,8 @@ export default fp(
       ttlS: config.TOKEN_TTL_S,
     });
     if (tokens.ephemeral) {
-      app.log.warn('TOKEN_SECRET is not set: using a per-process secret (tokens only work on this process)');
+      // Only reachable outside production (config refuses it there): expected, so not a warning.
+      app.log.info('TOKEN_SECRET is not set: using a per-process secret (tokens only work on this process)');
     }
     app.decorate('tokens', tokens);
 

@@ -3,10 +3,13 @@ import { Redis } from 'ioredis';
 import { MemoryBroker } from '../broker/memory.js';
 import { RedisBroker } from '../broker/redis.js';
 import type { Broker } from '../broker/types.js';
+import { BrokerHealth } from '../health.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     broker: Broker;
+    /** The broker's health as change events (the `status` frame and the logs follow it). */
+    brokerHealth: BrokerHealth;
   }
 }
 
@@ -24,6 +27,7 @@ export default fp<BrokerPluginOptions>(
   async (app, opts) => {
     const { config } = app;
     let broker = opts.broker;
+    let health: BrokerHealth | undefined;
     if (!broker && config.REDIS_URL) {
       const common = {
         lazyConnect: true,
@@ -35,14 +39,35 @@ export default fp<BrokerPluginOptions>(
       };
       const client = new Redis(config.REDIS_URL, common);
       const subscriber = new Redis(config.REDIS_URL, { ...common, commandTimeout: undefined });
+      const where = redisAddress(config.REDIS_URL);
+      let lastError: string | undefined;
       for (const [role, conn] of [
         ['client', client],
         ['subscriber', subscriber],
       ] as const) {
-        conn.on('error', (err: Error) => app.log.warn({ err: err.message, role }, 'redis connection error'));
+        conn.on('error', (err: NodeJS.ErrnoException) => {
+          const what = err.code ?? err.message;
+          // Retried every second while Redis is away: log a new kind of error, not every retry.
+          if (what !== lastError) app.log.warn({ err: err.message, role }, 'redis connection error');
+          lastError = what;
+          health?.poke();
+        });
+        for (const event of ['ready', 'close', 'end', 'reconnecting'])
+          conn.on(event, () => {
+            if (event === 'ready') lastError = undefined;
+            health?.poke();
+          });
       }
       // Boot even when Redis is down: readiness stays 503 until it connects.
-      await Promise.allSettled([client.connect(), subscriber.connect()]);
+      const connected = await Promise.allSettled([client.connect(), subscriber.connect()]);
+      const failed = connected.find((r) => r.status === 'rejected');
+      if (failed) {
+        const err = (failed as PromiseRejectedResult).reason as NodeJS.ErrnoException;
+        app.log.error(
+          { redis: where, err: err?.message },
+          `cannot reach Redis at ${where} (${lastError ?? err?.code ?? err?.message}): serving anyway, but readiness is 503 and clients are told the chat service is degraded until it answers`,
+        );
+      }
       broker = new RedisBroker({
         client,
         subscriber,
@@ -52,16 +77,71 @@ export default fp<BrokerPluginOptions>(
         idempotencyTtlS: config.IDEMPOTENCY_TTL_S,
         log: app.log,
       });
+      const redis = broker;
+      health = new BrokerHealth(
+        () => redis.healthy(),
+        () =>
+          lastError
+            ? `Redis at ${where} is unreachable (${lastError})`
+            : client.status === 'ready'
+              ? `Redis at ${where} is not answering`
+              : `Redis at ${where} is unreachable`,
+      );
+      // Healthy only after its first ping: wait for it, so a reachable Redis boots as ready.
+      if (!failed) await settled(health, 2000);
     }
     broker ??= new MemoryBroker({
       nodeId: config.NODE_ID,
       maxLen: config.HISTORY_MAXLEN,
       idempotencyTtlS: config.IDEMPOTENCY_TTL_S,
     });
-    app.log.info({ broker: broker.kind }, 'broker ready');
-    app.decorate('broker', broker);
+    const active = broker;
+    health ??= new BrokerHealth(
+      () => active.healthy(),
+      () => `the ${active.kind} broker is unavailable`,
+    );
+    if (active.kind === 'memory') {
+      app.log.info(
+        { broker: 'memory' },
+        'broker ready: in-memory (history lives in this process and is lost on restart; set REDIS_URL to keep it)',
+      );
+    } else if (health.state.ok) {
+      app.log.info({ broker: active.kind }, 'broker ready');
+    }
+    health.onChange((state) => {
+      if (state.ok) app.log.info({ broker: active.kind }, 'chat service restored: broker reachable again');
+      else
+        app.log.warn({ broker: active.kind, reason: state.reason }, `chat service degraded: ${state.reason}`);
+    });
+    app.decorate('brokerHealth', health);
+    app.decorate('broker', active);
+    app.addHook('onClose', async () => health.close());
     // An injected broker belongs to the caller.
-    if (!opts.broker) app.addHook('onClose', async () => broker.close());
+    if (!opts.broker) app.addHook('onClose', async () => active.close());
   },
   { name: 'broker', dependencies: ['config'] },
 );
+
+/** host:port of a Redis URL, without credentials, for messages. */
+function redisAddress(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}:${u.port || '6379'}`;
+  } catch {
+    return 'REDIS_URL';
+  }
+}
+
+/** Resolves once `health` is ok, or after `ms`. */
+function settled(health: BrokerHealth, ms: number): Promise<void> {
+  if (health.state.ok) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      off();
+      clearTimeout(timer);
+      resolve();
+    };
+    const off = health.onChange((state) => state.ok && done());
+    const timer = setTimeout(done, ms);
+  });
+}

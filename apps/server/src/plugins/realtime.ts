@@ -11,6 +11,8 @@ import { Conn, type ConnLimits } from '../ws/connection.js';
 import { frame } from '../ws/frames.js';
 import { Hub } from '../ws/hub.js';
 import { originPolicy } from '../ws/origin.js';
+import { ServiceStatus } from '../ws/service-status.js';
+import { SessionLog } from '../ws/session-log.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -52,6 +54,8 @@ export default fp(
       app.log,
     );
     app.decorate('hub', hub);
+    const status = new ServiceStatus(app.brokerHealth, hub.conns);
+    const sessions = new SessionLog(app.log);
     const originAllowed = originPolicy(config.ALLOWED_ORIGINS);
 
     await app.register(websocket, {
@@ -132,11 +136,15 @@ export default fp(
           maxTextChars: config.MAX_TEXT_CHARS,
         }),
       );
+      sessions.opened(conn);
+      status.greet(conn);
     });
 
-    function onClose(this: ChatSocket): void {
+    function onClose(this: ChatSocket, code: number, reason: Buffer): void {
       const conn = this[kConn];
-      if (conn) hub.remove(conn);
+      if (!conn) return;
+      hub.remove(conn);
+      sessions.closed(conn, code, reason.toString('utf8'));
     }
 
     function onError(this: ChatSocket, err: Error): void {
@@ -178,10 +186,11 @@ export default fp(
       }
       switch (f.type) {
         case 'join':
-          void hub.join(conn, f);
+          void hub.join(conn, f).then(() => sessions.joined(conn, f.room) || status.joinFailed(conn));
           return;
         case 'leave':
           hub.leave(conn, f);
+          sessions.left(conn, f.room);
           return;
         case 'send':
           // A draining socket is about to close; the client resends after reconnecting.
@@ -212,6 +221,7 @@ export default fp(
     app.addHook('onClose', async () => {
       clearInterval(heartbeat);
       hub.close();
+      status.close();
       // Whatever a drain did not close (tests, a forced stop) goes now, as a restart.
       await Promise.all([...hub.conns].map((c) => c.close(CloseCode.GoingAway, 'server stopping')));
     });

@@ -5,9 +5,14 @@ import helmet from '@fastify/helmet';
 import fastifyStatic from '@fastify/static';
 import fp from 'fastify-plugin';
 
-/** apps/web/dist seen from apps/server/src or apps/server/dist. */
-function defaultWebRoot(): string {
-  return resolve(dirname(fileURLToPath(import.meta.url)), '../../web/dist');
+/**
+ * apps/web/dist, seen from this module: apps/server/dist/server.js (the bundle, two levels
+ * below apps/) or apps/server/src/plugins/web.ts (tsx in development, three levels below).
+ */
+export function defaultWebRoot(from: string = fileURLToPath(import.meta.url)): string {
+  const here = dirname(from);
+  const candidates = ['../../web/dist', '../../../web/dist'].map((rel) => resolve(here, rel));
+  return candidates.find((dir) => existsSync(join(dir, 'index.html'))) ?? resolve(here, '../../web/dist');
 }
 
 /**
@@ -35,11 +40,16 @@ export default fp(
 
     const root = app.config.WEB_ROOT || defaultWebRoot();
     if (!existsSync(join(root, 'index.html'))) {
-      app.log.warn({ root }, 'web app not built: run `pnpm build` to serve the chat UI');
+      app.log.warn(
+        { root },
+        'web app not built: run `pnpm build` to serve the chat UI (`pnpm dev` serves it with hot reload)',
+      );
       app.get('/', async (_req, reply) =>
         reply
           .type('text/plain')
-          .send('The chat server is running, but the web app is not built. Run `pnpm build` and restart.\n'),
+          .send(
+            'The chat server is running, but the web app is not built. Run `pnpm build` and restart, or use `pnpm dev`.\n',
+          ),
       );
       return;
     }

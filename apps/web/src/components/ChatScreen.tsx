@@ -1,8 +1,9 @@
 import { useCallback, useEffect, useState } from 'react';
 import { useChatClient } from '../hooks/useChatClient';
-import { useConnection, useRooms } from '../hooks/useClientState';
+import { useConnection, useRooms, useService } from '../hooks/useClientState';
 import { useUnread } from '../hooks/useUnread';
 import { DEFAULT_ROOM } from '../lib/rooms';
+import { loadRooms, saveRooms } from '../lib/storage';
 import type { TokenSession } from '../lib/token';
 import { ConnectionIndicator } from './ConnectionIndicator';
 import { JoinRoomForm } from './JoinRoomForm';
@@ -19,15 +20,26 @@ interface Props {
 export function ChatScreen({ session, onSignOut }: Props) {
   const client = useChatClient(session);
   const status = useConnection(client);
+  const service = useService(client);
   const rooms = useRooms(client);
-  const [selected, setSelected] = useState(DEFAULT_ROOM);
+  // The rooms of the last visit (this browser, this user), or #general the first time.
+  const [saved] = useState(() => loadRooms(session.userId));
+  const [selected, setSelected] = useState(saved?.active ?? saved?.rooms[0] ?? DEFAULT_ROOM);
   const active = rooms.includes(selected) ? selected : rooms[0];
   const me = status.user ?? session.user;
   const unread = useUnread(client, active, me.id);
 
   useEffect(() => {
-    void client.join(DEFAULT_ROOM);
-  }, [client]);
+    const initial = saved ? saved.rooms : [DEFAULT_ROOM];
+    for (const room of initial) void client.join(room);
+  }, [client, saved]);
+
+  // Remembered on every change (a refused room drops out of the list by itself); a render
+  // older than the client's list (the first, before the joins above) is not saved.
+  useEffect(() => {
+    if (rooms !== client.rooms) return;
+    saveRooms(session.userId, { rooms: [...rooms], ...(active ? { active } : {}) });
+  }, [client, rooms, active, session.userId]);
 
   const join = useCallback(
     async (room: string) => {
@@ -49,10 +61,15 @@ export function ChatScreen({ session, onSignOut }: Props) {
     <div className="app">
       <header className="topbar">
         <h1 className="brand">Chat</h1>
-        <ConnectionIndicator status={status} onReconnect={() => client.connect()} />
+        <ConnectionIndicator
+          status={status}
+          service={service}
+          onReconnect={() => client.connect()}
+          onRetryNow={() => client.reconnectNow()}
+        />
         <PodBadge node={status.node} />
         <div className="whoami">
-          <span className="muted">Signed in as</span> <strong>{me.name}</strong>
+          <span className="muted whoami-label">Signed in as</span> <strong>{me.name}</strong>
           <button type="button" className="link-button" onClick={onSignOut}>
             Sign out
           </button>
@@ -71,6 +88,8 @@ export function ChatScreen({ session, onSignOut }: Props) {
               room={active}
               me={me}
               maxChars={client.welcome?.maxTextChars}
+              connected={status.state === 'open'}
+              service={service}
             />
           ) : (
             <p className="empty muted">Join a room to start chatting.</p>

@@ -1,4 +1,4 @@
-import { type FormEvent, type KeyboardEvent, useId, useState } from 'react';
+import { type FormEvent, type KeyboardEvent, useEffect, useId, useRef, useState } from 'react';
 
 interface Props {
   room: string;
@@ -6,10 +6,18 @@ interface Props {
   onSend: (text: string) => void;
 }
 
-/** Enter sends, Shift+Enter starts a new line. Sending works offline too: messages are queued. */
+/**
+ * Enter sends, Shift+Enter starts a new line. Sending works offline too: messages are queued.
+ * Takes the focus when it appears (after signing in, joining or switching rooms).
+ */
 export function Composer({ room, maxChars, onSend }: Props) {
   const id = useId();
   const [text, setText] = useState('');
+  const input = useRef<HTMLTextAreaElement>(null);
+  // Focus again when the room changes.
+  useEffect(() => {
+    if (room) input.current?.focus();
+  }, [room]);
   const tooLong = text.length > maxChars;
   const canSend = text.trim().length > 0 && !tooLong;
 
@@ -33,6 +41,7 @@ export function Composer({ room, maxChars, onSend }: Props) {
         Message
       </label>
       <textarea
+        ref={input}
         id={id}
         name="message"
         rows={1}

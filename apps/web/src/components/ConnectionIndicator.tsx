@@ -1,45 +1,35 @@
-import type { ConnectionStatus } from '@chat/client';
+import type { ConnectionStatus, ServiceStatus } from '@chat/client';
 import { useNow } from '../hooks/useNow';
+import { describeStatus } from '../lib/status-text';
 
 interface Props {
   status: ConnectionStatus;
+  service: ServiceStatus;
+  /** Reconnect after the client stayed closed. */
   onReconnect: () => void;
+  /** Skip the rest of a reconnect countdown. */
+  onRetryNow: () => void;
 }
 
-type Tone = 'ok' | 'busy' | 'wait' | 'down';
-
-function describe(status: ConnectionStatus, now: number): { text: string; tone: Tone } {
-  switch (status.state) {
-    case 'open':
-      return { text: 'Connected', tone: 'ok' };
-    case 'connecting':
-      return { text: status.code === undefined ? 'Connecting…' : 'Reconnecting…', tone: 'busy' };
-    case 'reconnecting': {
-      if (!status.online) return { text: 'Offline: no network', tone: 'down' };
-      if (status.retryAt === undefined) return { text: 'Reconnecting…', tone: 'wait' };
-      const seconds = Math.ceil((status.retryAt - now) / 1000);
-      return { text: seconds > 0 ? `Reconnecting in ${seconds} s` : 'Reconnecting…', tone: 'wait' };
-    }
-    case 'closed':
-      return { text: `Offline: ${status.reason || 'disconnected'}`, tone: 'down' };
-  }
-}
-
-/** "Connected", "Reconnecting in N s" (counting down) or "Offline: <reason>". */
-export function ConnectionIndicator({ status, onReconnect }: Props) {
-  const counting = status.state === 'reconnecting' && status.retryAt !== undefined;
+/**
+ * "Connected", "Connected, chat service degraded: messages wait", "Reconnecting in N s"
+ * (counting down, with "Retry now") or "Offline: <reason>" (with "Reconnect").
+ */
+export function ConnectionIndicator({ status, service, onReconnect, onRetryNow }: Props) {
+  const counting = status.state === 'reconnecting' && status.retryAt !== undefined && status.online;
   const now = useNow(counting ? 250 : null);
-  const { text, tone } = describe(status, now);
-  const detail =
-    status.code === undefined
-      ? undefined
-      : `Last close: ${status.code}${status.reason ? ` (${status.reason})` : ''}`;
+  const { text, tone, detail } = describeStatus(status, service, now);
   return (
-    <div className={`connection connection-${tone}`}>
+    <div className={`connection connection-${tone}`} title={detail}>
       <span className="connection-dot" aria-hidden="true" />
-      <span role="status" aria-label="Connection" title={detail}>
+      <span role="status" aria-label="Connection" aria-description={detail}>
         {text}
       </span>
+      {counting && (
+        <button type="button" className="link-button" onClick={onRetryNow}>
+          Retry now
+        </button>
+      )}
       {status.state === 'closed' && (
         <button type="button" className="link-button" onClick={onReconnect}>
           Reconnect

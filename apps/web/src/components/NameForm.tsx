@@ -4,13 +4,16 @@ import { requestToken, TokenSession } from '../lib/token';
 
 interface Props {
   onSignedIn: (session: TokenSession) => void;
+  /** The name this browser used last (after a failed automatic sign-in or a sign-out). */
+  initialName?: string | undefined;
+  initialError?: string | undefined;
 }
 
 /** Pick a display name; the server signs a development token for it. */
-export function NameForm({ onSignedIn }: Props) {
+export function NameForm({ onSignedIn, initialName, initialError }: Props) {
   const id = useId();
-  const [name, setName] = useState('');
-  const [error, setError] = useState<string>();
+  const [name, setName] = useState(initialName ?? '');
+  const [error, setError] = useState(initialError);
   const [busy, setBusy] = useState(false);
 
   async function submit(event: FormEvent<HTMLFormElement>) {

@@ -1,4 +1,4 @@
-import type { ChatClient, ConnectionStatus, RoomSnapshot } from '@chat/client';
+import type { ChatClient, ConnectionStatus, RoomSnapshot, ServiceStatus } from '@chat/client';
 import { useCallback, useSyncExternalStore } from 'react';
 
 /** The connection status (state, close code and reason, next retry, pod). */
@@ -23,4 +23,10 @@ export function useRoom(client: ChatClient, room: string): RoomSnapshot | undefi
     [client, room],
   );
   return useSyncExternalStore(subscribe, () => client.getRoom(room));
+}
+
+/** What the server says about its chat service: ok, or degraded (and why). */
+export function useService(client: ChatClient): ServiceStatus {
+  const subscribe = useCallback((onChange: () => void) => client.on('service', onChange), [client]);
+  return useSyncExternalStore(subscribe, () => client.service);
 }
