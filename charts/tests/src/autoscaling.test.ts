@@ -147,7 +147,7 @@ describe('pod-deletion-cost: a scale-down drains the emptiest pod first', () => 
     expect(volume?.projected?.sources?.some((s) => s.serviceAccountToken)).toBe(true);
     expect(container(docs, 'server').volumeMounts?.some((m) => m.name === tokenMount?.name)).toBe(false);
     const role = one<IRole>(docs, 'Role');
-    expect(role.rules).toEqual([{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'] }]);
+    expect(role.rules).toEqual([{ apiGroups: [''], resources: ['pods'], verbs: ['patch'] }]);
     expect(ofKind(rendered('default'), 'Role')).toHaveLength(0);
   });
 
