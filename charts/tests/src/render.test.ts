@@ -217,6 +217,7 @@ describe('numbers', () => {
       'NODE_ENV',
       'HOST',
       'LOG_LEVEL',
+      'LOG_FORMAT',
       'REDIS_URL',
       'REDIS_PREFIX',
       'TOKEN_ISSUER',
