@@ -7,7 +7,11 @@ const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url),
 const wanted = String(pkg.engines.node).replace(/^>=\s*/, '');
 const actual = String(process.argv[2] || process.versions.node).replace(/^v/, '');
 
-const parts = (v) => v.split('.').map((n) => Number.parseInt(n, 10) || 0);
+/** @param {string} v @returns {[number, number, number]} */
+const parts = (v) => {
+  const [a, b, c] = v.split('.').map((n) => Number.parseInt(n, 10) || 0);
+  return [a || 0, b || 0, c || 0];
+};
 const [wa, wb, wc] = parts(wanted);
 const [aa, ab, ac] = parts(actual);
 const older = aa !== wa ? aa < wa : ab !== wb ? ab < wb : ac < wc;

@@ -19,6 +19,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const webDir = `${root}apps/web`;
 const serverDir = `${root}apps/server`;
 
+/** @param {string} message @returns {never} */
 function fail(message) {
   process.stderr.write(`dev: ${message}\n`);
   process.exit(1);
@@ -30,13 +31,14 @@ if (!Number.isInteger(port) || port < 0 || port > 65535)
 const host = process.env.HOST || 'localhost';
 const tty = process.stdout.isTTY === true;
 
-/** A free loopback port for the chat server behind Vite. */
+/** A free loopback port for the chat server behind Vite. @returns {Promise<number>} */
 function freePort() {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
     srv.listen(0, '127.0.0.1', () => {
-      const { port: p } = srv.address();
+      const address = srv.address();
+      const p = typeof address === 'object' && address ? address.port : 0;
       srv.close(() => resolve(p));
     });
   });
@@ -57,7 +59,10 @@ function devSecret() {
   return secret;
 }
 
-/** Prefixes every line of a child's output, so the two streams stay readable together. */
+/**
+ * Prefixes every line of a child's output, so the two streams stay readable together.
+ * @param {NodeJS.ReadableStream} stream @param {string} label @param {NodeJS.WritableStream} out
+ */
 function relay(stream, label, out) {
   createInterface({ input: stream }).on('line', (line) => out.write(`${label} ${line}\n`));
 }
@@ -93,6 +98,7 @@ server.once('exit', (code, signal) => {
 process.env.CHAT_SERVER_URL = serverUrl;
 const requireWeb = createRequire(`${webDir}/package.json`);
 const vite = await import(pathToFileURL(requireWeb.resolve('vite')).href);
+/** @type {{ listen(): Promise<unknown>, close(): Promise<void>, config: { server: { port?: number } } }} */
 let web;
 try {
   web = await vite.createServer({
@@ -137,10 +143,12 @@ process.stdout.write(
 async function stop() {
   if (stopping) process.exit(1);
   stopping = true;
-  const exited = new Promise((resolve) => {
-    if (server.exitCode !== null || server.signalCode !== null) resolve();
-    else server.once('exit', resolve);
-  });
+  const exited = /** @type {Promise<void>} */ (
+    new Promise((resolve) => {
+      if (server.exitCode !== null || server.signalCode !== null) resolve();
+      else server.once('exit', () => resolve());
+    })
+  );
   server.kill('SIGTERM');
   await Promise.allSettled([web.close(), exited]);
   process.exit(0);
