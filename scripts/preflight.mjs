@@ -16,7 +16,6 @@ import { aptInstallCommand, detectSystem, toolVersion } from './lib/system.mjs';
 import { plan, playwrightArgs, SCRIPTS, TOOLS } from './lib/tools.mjs';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
-const MIN_NODE = [20, 19];
 
 /** @param {string} line */
 const say = (line) => process.stdout.write(`${line}\n`);
@@ -36,14 +35,11 @@ async function probe(tool) {
   return version ? { path, version } : undefined;
 }
 
+/** The engines.node check that `pnpm dev` and `npm start` run too (scripts/check-node.mjs). */
 function checkNode() {
-  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
-  const [wantMajor = 0, wantMinor = 0] = MIN_NODE;
-  if (major < wantMajor || (major === wantMajor && minor < wantMinor)) {
-    stop(
-      `node ${process.versions.node} is too old: this repository needs Node >= ${MIN_NODE.join('.')}`,
-      'install a current Node LTS from https://nodejs.org (or `nvm install --lts`)',
-    );
+  const res = spawnSync(process.execPath, [join(repoRoot, 'scripts/check-node.mjs')], { encoding: 'utf8' });
+  if (res.status !== 0) {
+    stop(`node: ${res.stderr.trim()}`, 'nvm install --lts   (or a current Node from https://nodejs.org)');
   }
   say(`node: found ${process.execPath} ${process.versions.node}`);
 }

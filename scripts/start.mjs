@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// `npm start` / `pnpm start` from a fresh clone with only Node (>= 20.19): installs the
-// dependencies when node_modules is missing or older than pnpm-lock.yaml (fetching the pinned
-// pnpm through npx when there is none), builds the server and the web app, then serves the
-// chat on the embedded memory broker (REDIS_URL switches to Redis) and prints the URL.
+// `npm start` / `pnpm start` from a fresh clone with only Node (its version checked first by
+// scripts/check-node.mjs): installs the dependencies when node_modules is missing or older
+// than pnpm-lock.yaml (fetching the pinned pnpm through npx when there is none), builds the
+// server and the web app, then serves the chat on the embedded memory broker (REDIS_URL
+// switches to Redis) and prints the URL.
 import { spawn, spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,13 +23,6 @@ function runPnpm(pnpm, args) {
     say(`\`${pnpm.label} ${args.join(' ')}\` failed${res.error ? `: ${res.error.message}` : ''}`);
     process.exit(res.status || 1);
   }
-}
-
-const major = Number(process.versions.node.split('.')[0]);
-const minor = Number(process.versions.node.split('.')[1]);
-if (major < 20 || (major === 20 && minor < 19)) {
-  say(`Node ${process.versions.node} is too old: install Node >= 20.19 (https://nodejs.org)`);
-  process.exit(1);
 }
 
 const pnpm = resolvePnpm(repoRoot);
@@ -54,8 +48,8 @@ const lastForwarded = new Map();
 for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM', 'SIGHUP'])) {
   process.on(signal, () => {
     const now = Date.now();
-    // One keypress arrives twice within milliseconds; a second press later is forwarded.
-    if (now - (lastForwarded.get(signal) ?? 0) < 300) return;
+    // One keypress arrives twice (terminal and npm) within milliseconds; a later one is forwarded.
+    if (now - (lastForwarded.get(signal) ?? 0) < 1000) return;
     lastForwarded.set(signal, now);
     server.kill(signal);
   });
