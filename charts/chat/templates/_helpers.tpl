@@ -211,6 +211,9 @@ runs them.
 {{- if and (eq .Values.ingress.kind "gatewayApi") (not .Values.ingress.gatewayApi.parentRefs) }}
 {{- fail "ingress.kind is gatewayApi: set ingress.gatewayApi.parentRefs to the Gateway(s) the HTTPRoute attaches to" }}
 {{- end }}
+{{- if and .Values.auth.jwks.url (not (and .Values.auth.jwks.issuer .Values.auth.jwks.audience)) }}
+{{- fail "auth.jwks.url needs auth.jwks.issuer and auth.jwks.audience: identity-provider tokens are checked against both" }}
+{{- end }}
 {{- if and .Values.auth.existingSecret .Values.auth.tokenSecret }}
 {{- fail "set auth.existingSecret or auth.tokenSecret, not both" }}
 {{- end }}
@@ -255,5 +258,16 @@ reports. charts/chat/README.md lists them; charts/tests runs checkov and fails o
 {{- define "chat.checkovAnnotations" -}}
 {{- range $i, $s := . }}
 checkov.io/skip{{ add1 $i }}: {{ $s | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+TRUST_PROXY: server.trustProxy, or when empty "1" (one proxy hop: the gateway, ingress or mesh
+hop that appends the client address) if the chart puts a proxy in front, else "false".
+*/}}
+{{- define "chat.trustProxy" -}}
+{{- if .Values.server.trustProxy }}{{ .Values.server.trustProxy }}
+{{- else if or (ne .Values.ingress.kind "none") .Values.istio.enabled }}1
+{{- else }}false
 {{- end }}
 {{- end }}

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -21,7 +21,9 @@ const serverJs = join(serverDir, 'dist/server.js');
  * Whether this server has the separate metrics listener (METRICS_PORT). The chart sets it either
  * way; an older server ignores it and still serves /metrics on PORT.
  */
-const hasMetricsPort = readFileSync(join(serverDir, 'src/config.ts'), 'utf8').includes('METRICS_PORT');
+const hasMetricsPort = readdirSync(join(serverDir, 'src'))
+  .filter((f) => /^config.*\.ts$/.test(f))
+  .some((f) => /^\s+METRICS_PORT:/m.test(readFileSync(join(serverDir, 'src', f), 'utf8')));
 
 /** A free loopback port (the rendered METRICS_PORT, 9090, may be taken on a shared machine). */
 function freePort(): Promise<number> {

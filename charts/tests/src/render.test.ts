@@ -223,11 +223,16 @@ describe('numbers', () => {
       'TOKEN_ISSUER',
       'TOKEN_AUDIENCE',
       'ALLOWED_ORIGINS',
+      'CSP_CONNECT_SRC',
+      'AUTH_JWKS_URL',
+      'AUTH_JWKS_ISSUER',
+      'AUTH_JWKS_AUDIENCE',
     ];
     for (const name of names) {
       for (const [key, value] of Object.entries(configOf(rendered(name)))) {
-        if (['DEV_TOKENS', 'TRUST_PROXY', 'REBALANCE_ENABLED'].includes(key))
-          expect(value, key).toMatch(/^(true|false)$/);
+        if (['DEV_TOKENS', 'REBALANCE_ENABLED'].includes(key)) expect(value, key).toMatch(/^(true|false)$/);
+        // Never "true" (anyone may choose their address): nobody, or a hop count.
+        else if (key === 'TRUST_PROXY') expect(value, key).toMatch(/^(false|\d{1,2})$/);
         else if (!strings.includes(key)) expect(value, key).toMatch(/^\d+$/);
       }
     }

@@ -121,3 +121,40 @@ describe('DEV_TOKENS (demo auth) is off unless asked for', () => {
     expect(configOf(rendered('default')).NODE_ENV).toBe('production');
   });
 });
+
+describe('client addresses and identity providers', () => {
+  it('TRUST_PROXY: one hop behind the chart\'s gateway, ingress or mesh; nobody without one; never "true"', () => {
+    expect(configOf(rendered('default')).TRUST_PROXY).toBe('false');
+    for (const name of ['istio-hpa', 'demo', 'ambient-gateway-api', 'nginx']) {
+      expect(configOf(rendered(name)).TRUST_PROXY, name).toBe('1');
+    }
+    expect(configOf(render({ set: { 'server.trustProxy': '10.0.0.0/8' } })).TRUST_PROXY).toBe('10.0.0.0/8');
+    expect(template({ set: { 'server.trustProxy': 'yes' } }).code).not.toBe(0);
+  });
+
+  it('a JWKS URL needs issuer and audience, and opens HTTPS egress', () => {
+    const partial = template({ set: { 'auth.jwks.url': 'https://idp.example.com/jwks' } });
+    expect(partial.code).not.toBe(0);
+    expect(partial.stderr).toContain('auth.jwks.url needs auth.jwks.issuer and auth.jwks.audience');
+    const docs = render({
+      set: {
+        'auth.jwks.url': 'https://idp.example.com/jwks',
+        'auth.jwks.issuer': 'https://idp.example.com/',
+        'auth.jwks.audience': 'chat',
+      },
+    });
+    expect(configOf(docs)).toMatchObject({
+      AUTH_JWKS_URL: 'https://idp.example.com/jwks',
+      AUTH_JWKS_ISSUER: 'https://idp.example.com/',
+      AUTH_JWKS_AUDIENCE: 'chat',
+    });
+    const np = ofKind<
+      { metadata: { name: string }; spec: { egress: { ports?: { port: number }[] }[] } } & Manifest
+    >(docs, 'NetworkPolicy').find((n) => n.metadata.name === 'rel-chat');
+    expect(np?.spec.egress.some((e) => e.ports?.some((p) => p.port === 443))).toBe(true);
+    const without = ofKind<
+      { metadata: { name: string }; spec: { egress: { ports?: { port: number }[] }[] } } & Manifest
+    >(rendered('default'), 'NetworkPolicy').find((n) => n.metadata.name === 'rel-chat');
+    expect(without?.spec.egress.some((e) => e.ports?.some((p) => p.port === 443))).toBe(false);
+  });
+});
