@@ -23,8 +23,12 @@ describe('bench smoke run', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('measures every system and writes sane JSON', async () => {
+  it('measures every system and writes sane JSON', async ({ onTestFailed }) => {
     const lines: string[] = [];
+    // Whatever assertion fails, the run's log says what happened around it.
+    onTestFailed(() => {
+      process.stderr.write(`bench smoke log:\n${lines.join('\n')}\n`);
+    });
     const result = await runBench(SMOKE, (system, line, transient) => {
       if (!transient) lines.push(`[${system}] ${line}`);
     });
