@@ -1,9 +1,20 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { detectSystem } from '../lib/system.mjs';
 import { SCRIPTS, TOOLS } from '../lib/tools.mjs';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -67,5 +78,86 @@ describe('the preflight of `pnpm test`', () => {
       `preflight: CHROMIUM_PATH=${join(scratch, 'no-chrome')} is not an executable file`,
     );
     expect(lines.at(-1)).toMatch(/^preflight: to fix it, run: unset CHROMIUM_PATH/);
+  });
+});
+
+/** Links to every program on this machine's PATH except `hide`, in a directory of its own. */
+function pathWithout(dir: string, hide: string[]): string {
+  mkdirSync(dir, { recursive: true });
+  const seen = new Set(hide);
+  for (const from of (process.env.PATH ?? '').split(delimiter)) {
+    let names: string[] = [];
+    try {
+      names = readdirSync(from);
+    } catch {}
+    for (const name of names.filter((n) => !seen.has(n))) {
+      seen.add(name);
+      symlinkSync(join(from, name), join(dir, name));
+    }
+  }
+  return dir;
+}
+
+/**
+ * An apt-get that logs its calls and "installs" redis-sentinel as a small script, but only
+ * after an update (like a fresh image without package lists); `broken` makes installs fail.
+ */
+function fakeApt(dir: string, broken: boolean) {
+  const bin = join(dir, 'fake');
+  mkdirSync(bin, { recursive: true });
+  const install = broken
+    ? 'echo "E: Unable to fetch some archives" >&2; exit 100'
+    : `[ -f "${dir}/updated" ] || { echo "E: Unable to locate package redis-sentinel" >&2; exit 100; }
+    printf '#!/bin/sh\necho "Redis server v=7.2.4 sha=00000000:0"\n' > "${bin}/redis-sentinel"
+    chmod +x "${bin}/redis-sentinel"`;
+  writeFileSync(
+    join(bin, 'apt-get'),
+    `#!/bin/sh
+echo "$*" >> "${dir}/apt.log"
+case "$*" in
+  update*) touch "${dir}/updated" ;;
+  install*)
+    ${install} ;;
+esac
+`,
+  );
+  chmodSync(join(bin, 'apt-get'), 0o755);
+  return { bin, log: () => readFileSync(join(dir, 'apt.log'), 'utf8').trim().split('\n') };
+}
+
+const sys = detectSystem();
+// The install path runs where the preflight itself would use apt-get without asking: CI.
+describe.runIf(sys.apt && sys.root)('the preflight installing with apt-get (Debian/Ubuntu as root)', () => {
+  it('installs what is missing, runs apt-get update once when the install needs it, reports it installed', () => {
+    const dir = join(scratch, 'apt-ok');
+    const apt = fakeApt(dir, false);
+    const path = [apt.bin, pathWithout(join(dir, 'system'), ['redis-sentinel', 'apt-get'])].join(delimiter);
+    const { status, lines, stderr } = run([], { ...process.env, PATH: path });
+    expect(status, `${lines.join('\n')}\n${stderr}`).toBe(0);
+    expect(lines).toContain('redis-sentinel: missing');
+    expect(lines).toContain(
+      'installing with apt-get: apt-get install -y -qq --no-install-recommends redis-sentinel',
+    );
+    expect(lines).toContain(`redis-sentinel: installed ${join(apt.bin, 'redis-sentinel')} 7.2.4`);
+    expect(apt.log()).toEqual([
+      'install -y -qq --no-install-recommends redis-sentinel',
+      'update -qq',
+      'install -y -qq --no-install-recommends redis-sentinel',
+    ]);
+    expect(lines.at(-1)).toMatch(/^preflight: ok/);
+  });
+
+  it("an install that fails stops with apt-get's reason and the command to run, exit 1", () => {
+    const dir = join(scratch, 'apt-broken');
+    const apt = fakeApt(dir, true);
+    const path = [apt.bin, pathWithout(join(dir, 'system'), ['redis-sentinel', 'apt-get'])].join(delimiter);
+    const { status, lines, stderr } = run([], { ...process.env, PATH: path });
+    expect(status).toBe(1);
+    expect(lines).toContain('E: Unable to fetch some archives');
+    expect(lines.at(-1)).toBe(
+      'preflight: to fix it, run: apt-get update && apt-get install -y --no-install-recommends redis-sentinel',
+    );
+    expect(apt.log().filter((l) => l.startsWith('update'))).toHaveLength(1);
+    expect(`${lines.join('\n')}${stderr}`).not.toMatch(/^\s+at /m);
   });
 });
