@@ -85,7 +85,12 @@ export const ConfigSchema = Type.Object({
     minimum: 1024,
     description: 'Bytes queued to one socket before it is closed 1013 (slow consumer)',
   }),
-  HEARTBEAT_MS: Int({ default: 20000, minimum: 100, description: 'Server ping interval; 2 missed = dead' }),
+  HEARTBEAT_MS: Int({
+    default: 5000,
+    minimum: 100,
+    description:
+      'Server ping interval; clients reconnect after 2 silent intervals, the server drops a socket silent for 2',
+  }),
   HISTORY_MAXLEN: Int({ default: 1000, minimum: 10, description: 'Messages kept per room (stream MAXLEN)' }),
   HISTORY_PAGE: Int({ default: 50, minimum: 1, maximum: 500, description: 'Messages sent on a fresh join' }),
   LIVE_CHECK_MS: Int({

@@ -41,6 +41,7 @@ export class ChatClient {
     this.connection = new Connection(settings, this.emitter, {
       opened: () => {
         this.setService({ state: 'ok' });
+        this.outbox.connected();
         this.roomState.rejoinAll();
       },
       disconnected: () => {

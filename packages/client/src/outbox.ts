@@ -1,5 +1,6 @@
 import { type ChatMessage, type ClientFrame, MAX_TEXT_CHARS, type ServerFrameOf } from '@chat/protocol';
 import type { Emitter } from './emitter.js';
+import { Pacer } from './pacer.js';
 import type { RoomStore } from './room-store.js';
 import type { Settings } from './settings.js';
 import {
@@ -47,6 +48,10 @@ const RETRYABLE_SEND_ERRORS = new Set<string>([
  */
 export class Outbox {
   private readonly entries = new Map<string, OutboxEntry>();
+  /** Keeps queued sends under the server's announced rate limits. */
+  private readonly pacer = new Pacer();
+  /** One timer for every room held back by the pacer. */
+  private paceTimer: unknown;
 
   /** `stores` is the client's room map, shared with Rooms: only rooms in it can be sent to. */
   constructor(
@@ -140,6 +145,11 @@ export class Outbox {
     return pending;
   }
 
+  /** A new connection is open: pace to the limits its `welcome` announced. */
+  connected(): void {
+    this.pacer.reset(this.transport.welcome?.limits, this.settings.now());
+  }
+
   /** The socket is gone: what was in flight may or may not have arrived, so it is sent again. */
   requeueInFlight(): void {
     for (const entry of this.entries.values()) {
@@ -194,6 +204,8 @@ export class Outbox {
     const entry = frame.ref === undefined ? undefined : this.entries.get(frame.ref);
     if (!entry) return false;
     if (RETRYABLE_SEND_ERRORS.has(frame.code)) {
+      if (frame.code === 'rate_limited')
+        this.pacer.pause(this.settings.now(), frame.retryAfterMs ?? this.settings.sendRetryMs);
       this.clearTimer(entry);
       entry.status = 'queued';
       entry.notBefore = this.settings.now() + (frame.retryAfterMs ?? this.settings.sendRetryMs);
@@ -223,6 +235,11 @@ export class Outbox {
         }
         break;
       }
+      const wait = this.pacer.take(now);
+      if (wait > 0) {
+        this.schedulePaced(wait);
+        break;
+      }
       this.clearTimer(entry);
       const sent = this.transport.transmit({
         type: 'send',
@@ -246,6 +263,15 @@ export class Outbox {
       this.touch(room);
       this.emitter.emit('room', { room });
     }
+  }
+
+  /** Flushes every room again once the pacer has a token. */
+  private schedulePaced(wait: number): void {
+    if (this.paceTimer !== undefined) return;
+    this.paceTimer = this.settings.timers.setTimeout(() => {
+      this.paceTimer = undefined;
+      for (const room of new Set([...this.entries.values()].map((e) => e.room))) this.flushRoom(room);
+    }, wait);
   }
 
   private settle(entry: OutboxEntry, result: SendResult): void {

@@ -85,6 +85,18 @@ export const WelcomeFrame = Type.Object({
   /** The server pings at this interval; a client that hears nothing for ~2 intervals reconnects. */
   heartbeatMs: Type.Integer({ minimum: 1 }),
   maxTextChars: Type.Integer({ minimum: 1 }),
+  /**
+   * The rate limits this socket is held to: frames of any type per socket, and messages per
+   * user on this pod. A client paces its queued sends below them instead of being refused.
+   */
+  limits: Type.Optional(
+    Type.Object({
+      framesPerS: Type.Number({ minimum: 0 }),
+      framesBurst: Type.Integer({ minimum: 1 }),
+      messagesPerS: Type.Number({ minimum: 0 }),
+      messagesBurst: Type.Integer({ minimum: 1 }),
+    }),
+  ),
 });
 
 export const JoinedFrame = Type.Object({

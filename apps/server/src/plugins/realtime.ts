@@ -83,6 +83,13 @@ export default fp(
       onServerClose: (code) => metrics.closes.inc({ code: String(code) }),
     };
 
+    const limits = {
+      framesPerS: config.RATE_LIMIT_PER_S,
+      framesBurst: config.RATE_LIMIT_BURST,
+      messagesPerS: config.USER_RATE_LIMIT_PER_S,
+      messagesBurst: config.USER_RATE_LIMIT_BURST,
+    };
+
     const refuse = (reply: FastifyReply, code: number, reason: string, message: string) => {
       metrics.refused.inc({ reason });
       if (code === 503) reply.header('retry-after', RETRY_AFTER_S);
@@ -134,6 +141,7 @@ export default fp(
           user: conn.user,
           heartbeatMs: config.HEARTBEAT_MS,
           maxTextChars: config.MAX_TEXT_CHARS,
+          limits,
         }),
       );
       sessions.opened(conn);
