@@ -73,7 +73,7 @@ export function brewInstall(brew, formulae, say) {
 }
 
 /** @param {string} repoRoot */
-export function playwrightCli(repoRoot) {
+function playwrightCli(repoRoot) {
   return join(repoRoot, 'e2e', 'node_modules', '.bin', 'playwright');
 }
 
@@ -89,7 +89,8 @@ export function playwrightInstallChromium(repoRoot, args, say) {
   if (!existsSync(cli)) {
     throw new InstallError('the e2e dependencies are not installed', `pnpm install && ${fix}`);
   }
-  say(`installing with Playwright: playwright ${args.join(' ')}`);
-  const res = runQuiet(cli, args);
-  if (!res.ok) throw new InstallError(`playwright install failed:\n${tail(res.output)}`, fix);
+  say(`installing with Playwright: playwright ${args.join(' ')} (a download of about 200 MB)`);
+  // Its progress bar is worth seeing; its errors are on the terminal already.
+  const res = spawnSync(cli, args, { stdio: 'inherit' });
+  if (res.status !== 0) throw new InstallError(`playwright install failed (exit ${res.status})`, fix);
 }
