@@ -1,38 +1,30 @@
 /**
- * CPU profile of this server's pods under fan-out: `node --cpu-prof` on every pod (through
- * NODE_OPTIONS), a steady fan-out load for a while, a graceful stop (the profile is written
- * on exit), then the top self-time functions summed over the pods.
+ * CPU profile of the pods under fan-out: a steady fan-out load for a while with every pod
+ * sampled only during the measured window, then the top self-time functions summed over the
+ * pods. This server: the V8 profiler (systems/prof-entry.ts, started and stopped by SIGUSR2).
+ * Centrifugo: its pprof endpoint, read with `go tool pprof`.
  *
  *   tsx src/profile.ts --label=before [--rate=400] [--seconds=20]
+ *   tsx src/profile.ts --system=centrifugo-recovery --label=centrifugo-recovery --rate=600
  *
  * BENCH_CHAT_SERVER=<bundle> profiles another build of the server (e.g. the one before a change).
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DEFAULT_SERVER_ENTRY } from '@chat/cluster';
 import type { SparseCounts } from './hist.js';
 import { Histogram } from './hist.js';
-import type { StatsResult } from './load/protocol.js';
+import type { StatsResult, SystemKind } from './load/protocol.js';
 import { killTracked, loadAvg, sleep } from './proc.js';
+import { summarize } from './profile/node.js';
+import { fetchProfiles, summarizePprof } from './profile/pprof.js';
 import { FULL } from './run.js';
 import { buildEntries, distFile } from './systems/build.js';
-import { startSystem } from './systems/index.js';
+import { type RunningSystem, startSystem } from './systems/index.js';
 import { split, Workers } from './workers.js';
-
-interface CallFrame {
-  functionName: string;
-  url: string;
-  lineNumber: number;
-}
-
-interface CpuProfile {
-  nodes: { id: number; callFrame: CallFrame }[];
-  samples: number[];
-  timeDeltas: number[];
-}
 
 export interface ProfileEntry {
   fn: string;
@@ -43,6 +35,8 @@ export interface ProfileEntry {
 
 export interface ProfileSummary {
   label: string;
+  /** The system profiled (this server when absent: the profiles written before there was a choice). */
+  system?: SystemKind;
   measuredAt: string;
   load: string;
   rateMsgsPerS: number;
@@ -57,55 +51,11 @@ export interface ProfileSummary {
   top: ProfileEntry[];
 }
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
-function shortUrl(url: string): string {
-  if (!url) return '';
-  const path = url.startsWith('file://') ? fileURLToPath(url) : url;
-  return path.startsWith(ROOT) ? relative(ROOT, path) : path;
-}
-
-/** Self time per function (name + file + line), summed over every profile in `dir`. */
-export function summarize(dir: string): { totalMs: number; idleMs: number; top: ProfileEntry[] } {
-  const self = new Map<string, { fn: string; where: string; us: number }>();
-  let totalUs = 0;
-  let idleUs = 0;
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))) {
-    const p = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile;
-    const byId = new Map(p.nodes.map((n) => [n.id, n.callFrame]));
-    p.samples.forEach((id, i) => {
-      const dt = p.timeDeltas[i] ?? 0;
-      const cf = byId.get(id);
-      if (!cf) return;
-      totalUs += dt;
-      if (cf.functionName === '(idle)') {
-        idleUs += dt;
-        return;
-      }
-      const where = cf.url ? `${shortUrl(cf.url)}:${cf.lineNumber + 1}` : '';
-      const key = `${cf.functionName}@${where}`;
-      const e = self.get(key) ?? { fn: cf.functionName || '(anonymous)', where, us: 0 };
-      e.us += dt;
-      self.set(key, e);
-    });
-  }
-  const busy = totalUs - idleUs;
-  const top = [...self.values()]
-    .sort((a, b) => b.us - a.us)
-    .slice(0, 25)
-    .map((e) => ({
-      fn: e.fn,
-      where: e.where,
-      selfMs: Math.round(e.us / 1000),
-      percent: Math.round((e.us / Math.max(1, busy)) * 1000) / 10,
-    }));
-  return { totalMs: Math.round(totalUs / 1000), idleMs: Math.round(idleUs / 1000), top };
-}
-
 const { values: args } = parseArgs({
   args: process.argv.slice(2).filter((a) => a !== '--'),
   options: {
     label: { type: 'string', default: 'profile' },
+    system: { type: 'string', default: 'chat' },
     rate: { type: 'string', default: '400' },
     seconds: { type: 'string', default: '20' },
   },
@@ -113,15 +63,23 @@ const { values: args } = parseArgs({
 
 async function main(): Promise<void> {
   const label = args.label;
+  const kind = args.system as SystemKind;
+  if (kind !== 'chat' && kind !== 'centrifugo' && kind !== 'centrifugo-recovery')
+    throw new Error(`--system: chat, centrifugo or centrifugo-recovery, not ${kind}`);
   const rate = Number(args.rate);
   const seconds = Number(args.seconds);
   const f = FULL.fanout;
   await buildEntries();
   const dir = mkdtempSync(join(tmpdir(), 'chat-bench-prof-'));
-  const sys = await startSystem('chat', {
-    env: { PROF_DIR: dir, PROF_SERVER_ENTRY: process.env.BENCH_CHAT_SERVER ?? DEFAULT_SERVER_ENTRY },
-    serverEntry: distFile('prof-entry'),
-  });
+  const sys: RunningSystem =
+    kind === 'chat'
+      ? await startSystem('chat', {
+          env: { PROF_DIR: dir, PROF_SERVER_ENTRY: process.env.BENCH_CHAT_SERVER ?? DEFAULT_SERVER_ENTRY },
+          serverEntry: distFile('prof-entry'),
+        })
+      : await startSystem(kind, { env: { CENTRIFUGO_DEBUG_ENABLED: 'true' } });
+  let goProfiles: Promise<string[]> | undefined;
+  let goFiles: string[] = [];
   const w = await Workers.start(FULL.workers);
   let stats: StatsResult[] = [];
   try {
@@ -131,7 +89,7 @@ async function main(): Promise<void> {
       t: 'open',
       spec: {
         group: 'prof',
-        system: 'chat',
+        system: kind,
         urls: sys.pods.map((p) => p.url),
         total,
         from: ranges[i]?.[0] ?? 0,
@@ -160,18 +118,30 @@ async function main(): Promise<void> {
       durationMs: seconds * 1000,
     });
     await sleep(warmupMs);
-    for (const p of sys.pods) if (p.pid) process.kill(p.pid, 'SIGUSR2'); // start sampling
+    if (kind === 'chat') {
+      for (const p of sys.pods) if (p.pid) process.kill(p.pid, 'SIGUSR2'); // start sampling
+    } else {
+      goProfiles = fetchProfiles(
+        sys.pods.map((p) => p.port),
+        seconds,
+        dir,
+      );
+    }
     await publishing;
     await sleep(1500);
     // Counted before the profile is written: writing it blocks the pod for a while.
     stats = await w.all({ t: 'stats', tag: 1 });
-    for (const p of sys.pods) if (p.pid) process.kill(p.pid, 'SIGUSR2'); // stop and write
-    for (
-      let i = 0;
-      i < 50 && readdirSync(dir).filter((x) => x.endsWith('.cpuprofile')).length < sys.pods.length;
-      i++
-    )
-      await sleep(200);
+    // Go: the pprof answers when its window ends, before the pods stop.
+    if (goProfiles) goFiles = await goProfiles;
+    if (kind === 'chat') {
+      for (const p of sys.pods) if (p.pid) process.kill(p.pid, 'SIGUSR2'); // stop and write
+      for (
+        let i = 0;
+        i < 50 && readdirSync(dir).filter((x) => x.endsWith('.cpuprofile')).length < sys.pods.length;
+        i++
+      )
+        await sleep(200);
+    }
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;
@@ -188,10 +158,18 @@ async function main(): Promise<void> {
     delivered += s.delivered;
     expected += s.expected;
   }
-  const sum = summarize(dir);
+  const sum =
+    kind === 'chat'
+      ? summarize(dir)
+      : await summarizePprof(goFiles, seconds).then((p) => ({
+          totalMs: p.totalMs,
+          idleMs: p.totalMs - p.busyMs,
+          top: p.top,
+        }));
   const lat = hist.summary();
   const summary: ProfileSummary = {
     label,
+    system: kind,
     measuredAt: new Date().toISOString(),
     load: loadAvg().uptime,
     rateMsgsPerS: rate,

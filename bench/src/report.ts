@@ -29,11 +29,18 @@ async function main(): Promise<void> {
   writeFileSync(join(RESULTS, 'memory.svg'), await memoryChart(r));
   const before = readJson<ProfileSummary>(join(RESULTS, 'profile-before.json'));
   const after = readJson<ProfileSummary>(join(RESULTS, 'profile-after.json'));
+  const chat = readJson<ProfileSummary>(join(RESULTS, 'profile-chat.json'));
+  const centrifugo = readJson<ProfileSummary>(join(RESULTS, 'profile-centrifugo-recovery.json'));
   const rb = readJson<BenchResult>(join(RESULTS, 'before', 'chat-fanout-before.json'));
   const ra = readJson<BenchResult>(join(RESULTS, 'before', 'chat-fanout-after.json'));
   const text = figures(
     r,
-    { ...(before ? { before } : {}), ...(after ? { after } : {}) },
+    {
+      ...(before ? { before } : {}),
+      ...(after ? { after } : {}),
+      ...(chat ? { chat } : {}),
+      ...(centrifugo ? { centrifugo } : {}),
+    },
     rb && ra ? { before: rb, after: ra } : undefined,
   );
   const md = join(BENCH_DIR, 'RESULTS.md');

@@ -190,7 +190,13 @@ function rerunLines(r: BenchResult): string[] {
 
 export function figures(
   r: BenchResult,
-  profiles: { before?: ProfileSummary; after?: ProfileSummary },
+  profiles: {
+    before?: ProfileSummary;
+    after?: ProfileSummary;
+    /** This server and Centrifugo + recovery at the same rate (profile.ts --label=chat / centrifugo-recovery). */
+    chat?: ProfileSummary;
+    centrifugo?: ProfileSummary;
+  },
   ramps?: { before: BenchResult; after: BenchResult },
 ): string {
   const f = r.config.fanout;
@@ -267,8 +273,22 @@ export function figures(
   }
   for (const x of ordered(r)) lines.push(...drainSection(x));
   if (ramps) lines.push('#### Hot path before and after', '', beforeAfter(ramps.before, ramps.after), '');
+  if (profiles.chat && profiles.centrifugo) {
+    lines.push(
+      '#### Where the pods spend CPU per delivery: this server next to Centrifugo + recovery',
+      '',
+      'This server (V8 sampling profiler, self time per JS or native function):',
+      '',
+      profileTable(profiles.chat),
+      '',
+      'Centrifugo + recovery (Go pprof, flat time per function, 100 Hz):',
+      '',
+      profileTable(profiles.centrifugo),
+      '',
+    );
+  }
   if (profiles.before || profiles.after) {
-    lines.push('#### CPU profile of the pods under fan-out', '');
+    lines.push('#### CPU profile of the pods under fan-out (the hot-path change)', '');
     if (profiles.before) lines.push('Before:', '', profileTable(profiles.before), '');
     if (profiles.after) lines.push('After:', '', profileTable(profiles.after), '');
   }
