@@ -36,8 +36,8 @@ function tail(output, lines = 15) {
  * @param {string[]} args arguments of apt-get
  */
 function aptGet(sys, args) {
-  const full = ['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', ...args];
-  return sys.root ? runQuiet(full[0] ?? 'env', full.slice(1)) : runQuiet('sudo', full);
+  const envArgs = ['DEBIAN_FRONTEND=noninteractive', 'apt-get', ...args];
+  return sys.root ? runQuiet('env', envArgs) : runQuiet('sudo', ['env', ...envArgs]);
 }
 
 /**

@@ -5,18 +5,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { findOnPath } from './which.mjs';
 
 /**
- * @param {string} cmd
- * @param {string[]} args
- * @param {{ timeoutMs?: number, env?: NodeJS.ProcessEnv }} [opts]
+ * Whether a command exits 0 (output discarded).
+ * @param {string} cmd @param {string[]} args
  */
-export function capture(cmd, args, opts = {}) {
-  const res = spawnSync(cmd, args, {
-    encoding: 'utf8',
-    timeout: opts.timeoutMs ?? 20_000,
-    env: opts.env ?? process.env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return { ok: res.status === 0, status: res.status, stdout: res.stdout ?? '', stderr: res.stderr ?? '' };
+function succeeds(cmd, args) {
+  return spawnSync(cmd, args, { stdio: 'ignore', timeout: 5_000 }).status === 0;
 }
 
 /**
@@ -81,7 +74,7 @@ export function detectSystem(env = process.env) {
   let sudo = 'none';
   if (!root && os !== 'macos') {
     if (findOnPath('sudo', env) === undefined) sudo = 'unavailable';
-    else if (capture('sudo', ['-n', 'true'], { timeoutMs: 5_000 }).ok) sudo = 'passwordless';
+    else if (succeeds('sudo', ['-n', 'true'])) sudo = 'passwordless';
     else sudo = process.stdin.isTTY ? 'interactive' : 'unavailable';
   }
   const skip = env.PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD;
