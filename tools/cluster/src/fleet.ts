@@ -101,12 +101,12 @@ export class Fleet {
 
   private async add(room: string): Promise<FleetMember> {
     const name = `${this.opts.prefix ?? 'load'}-${++this.seq}`;
-    let token = await fetchToken(this.baseUrl, name);
+    let token = await tokenWithRetry(this.baseUrl, name);
     const client = new ChatClient({
       url: new URL(WS_PATH, this.baseUrl.replace(/^http/, 'ws')).toString(),
       WebSocket: WebSocket as unknown as WebSocketConstructor,
       getToken: async ({ forceRefresh }) => {
-        if (forceRefresh) token = await fetchToken(this.baseUrl, name);
+        if (forceRefresh) token = await tokenWithRetry(this.baseUrl, name);
         return token;
       },
       history: 0,
@@ -131,6 +131,18 @@ export class Fleet {
     client.connect();
     await client.join(room);
     return m;
+  }
+}
+
+/** A reused keep-alive connection can meet the balancer closing it (ECONNRESET): try again. */
+async function tokenWithRetry(baseUrl: string, name: string): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fetchToken(baseUrl, name);
+    } catch (err) {
+      if (attempt >= 5) throw err;
+      await new Promise((r) => setTimeout(r, 100 * attempt));
+    }
   }
 }
 
@@ -161,3 +173,5 @@ export function deliveryReport(members: readonly FleetMember[]) {
     maxReconnects: Math.max(0, ...reconnects),
   };
 }
+
+export { checkAgainstStreams, streamEntries } from './streams.js';

@@ -1,8 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deliveryReport, Fleet } from '../src/fleet.js';
+import { checkAgainstStreams, deliveryReport, Fleet } from '../src/fleet.js';
 import { type Cluster, startCluster } from '../src/index.js';
-import { checkAgainstStreams } from './stream.js';
 
 const CLIENTS = 90;
 const MARGIN = 0.2;
