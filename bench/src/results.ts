@@ -60,6 +60,8 @@ export interface MemoryLevel {
   failed: number;
   pods: MemoryPod[];
   meanBytesPerConn: number;
+  /** Cores busy while the level settled (pods, Redis, load processes, everything else). */
+  cpu?: CpuCores;
 }
 
 export interface MemoryResult {
@@ -78,6 +80,8 @@ export interface DrainResult {
   recovered: number;
   down: number;
   gapMs: { p50: number; p99: number; max: number };
+  /** Cores busy from SIGTERM to all back (pods, Redis, load processes, everything else). */
+  cpu?: CpuCores;
   closeCodes: Record<string, number>;
   /** Errors the clients reported during the storm, by code (`resync`: a resume not served). */
   clientErrors?: Record<string, number>;

@@ -158,6 +158,11 @@ function drainSection(x: SystemResult): string[] {
     `- ${dd.clients} clients on the terminated pod (${dd.rooms} rooms), ${dd.observers} observers on the other pods; ` +
       `background ${dd.background.sent} messages sent, ${dd.background.acked} acked, ${dd.background.unacked} never acked, ${dd.background.resent} resends after reconnects.`,
     `- pod exit: code ${dd.drainExit.code ?? dd.drainExit.signal} after ${fmt(dd.drainExit.ms)} ms; close codes seen by clients: ${JSON.stringify(dd.closeCodes)}; client errors: ${JSON.stringify(dd.clientErrors ?? {})}; refused reconnect attempts: ${dd.refusedAttempts}.`,
+    ...(dd.cpu
+      ? [
+          `- cores busy from SIGTERM to all back: pods ${dd.cpu.pods}, Redis ${dd.cpu.redis}, load ${dd.cpu.load}, everything else on the machine ${dd.cpu.other ?? 'n/a'}.`,
+        ]
+      : []),
     `- offline time per client: p50 ${fmt(dd.gapMs.p50)} ms, p99 ${fmt(dd.gapMs.p99)} ms, max ${fmt(dd.gapMs.max)} ms.`,
     `- lost ${dd.audit.lost}, duplicates ${dd.audit.duplicates}, of ${fmt(dd.audit.checked)} (client, acked message) pairs checked.${dd.audit.lostSamples.length ? ` Samples: ${dd.audit.lostSamples.slice(0, 3).join('; ')}` : ''}${dd.audit.duplicateSamples.length ? ` Duplicates: ${dd.audit.duplicateSamples.slice(0, 3).join('; ')}` : ''}`,
     '',
@@ -251,6 +256,16 @@ export function figures(
       '',
       `The larger memory level is the most each pod's 20,000-descriptor limit allows (20,000 minus the descriptors the pod already held, minus 30): ${each} idle connections per pod.`,
     );
+    const busy = ordered(r)
+      .filter((x) => x.memory?.levels.some((l) => l.cpu))
+      .map(
+        (x) => `${x.label}: ${(x.memory?.levels ?? []).map((l) => `${l.cpu?.other ?? 'n/a'}`).join(' / ')}`,
+      );
+    if (busy.length > 0)
+      lines.push(
+        '',
+        `Cores used by everything else on the machine while each memory level settled (level 1 / 2): ${busy.join('; ')}.`,
+      );
   }
   lines.push(...rerunLines(r));
   lines.push(

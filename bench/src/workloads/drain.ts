@@ -6,7 +6,7 @@ import { sleep } from '../proc.js';
 import type { DrainResult, Log } from '../results.js';
 import type { RunningSystem } from '../systems/index.js';
 import { Workers } from '../workers.js';
-import { nonce, openGroup } from './common.js';
+import { cores, cpuSample, nonce, openGroup } from './common.js';
 
 export async function drain(sys: RunningSystem, cfg: BenchConfig, log: Log): Promise<DrainResult> {
   const d = cfg.drain;
@@ -53,6 +53,7 @@ export async function drain(sys: RunningSystem, cfg: BenchConfig, log: Log): Pro
     await sleep(d.beforeMs);
     const t0 = nowUs();
     log(`drain: SIGTERM ${victim.id} holding ${v.opened} clients`);
+    const c0 = cpuSample(sys, w);
     const exiting = sys.terminate(victim.id);
     let rec: RecoveryResult = emptyRecovery();
     const deadline = performance.now() + d.timeoutMs;
@@ -63,6 +64,7 @@ export async function drain(sys: RunningSystem, cfg: BenchConfig, log: Log): Pro
       log(`drain: ${elapsed} s: ${rec.recovered}/${v.opened} back on other pods, ${rec.down} down`, true);
       if (rec.recovered >= v.opened) break;
     }
+    const cpu = cores(c0, cpuSample(sys, w));
     const exit = await exiting;
     log(`drain: ${victim.id} exited ${exit.code ?? exit.signal} after ${exit.ms} ms`);
     await sleep(d.afterMs);
@@ -101,6 +103,7 @@ export async function drain(sys: RunningSystem, cfg: BenchConfig, log: Log): Pro
       recovered: rec.recovered,
       down: rec.down,
       gapMs: { p50: q(0.5), p99: q(0.99), max: q(1) },
+      cpu,
       closeCodes: rec.closeCodes,
       clientErrors: rec.errors,
       refusedAttempts: rec.refused,

@@ -5,7 +5,7 @@ import { fdsOf, rssOf, sleep } from '../proc.js';
 import type { Log, MemoryLevel, MemoryPod, MemoryResult } from '../results.js';
 import type { RunningSystem } from '../systems/index.js';
 import { Workers } from '../workers.js';
-import { openGroup } from './common.js';
+import { cores, cpuSample, openGroup } from './common.js';
 
 async function sampleRss(pids: (number | undefined)[], samples: number, everyMs: number): Promise<number[]> {
   const all: number[][] = pids.map(() => []);
@@ -55,8 +55,10 @@ export async function memory(sys: RunningSystem, cfg: BenchConfig, log: Log): Pr
       const opened = await openGroup(w, spec, cfg.connectConcurrency, log, `memory ${level}/pod`);
       perPod = level;
       log(`memory: ${level} idle connections per pod open (${opened.failed} failed); settling...`, true);
+      const c0 = cpuSample(sys, w);
       await sleep(m.settleMs);
       const rssAfter = await sampleRss(pids, m.samples, 500);
+      const cpu = cores(c0, cpuSample(sys, w));
       const pods: MemoryPod[] = sys.pods.map((p, i) => {
         const before = rssBefore[i] ?? 0;
         const after = rssAfter[i] ?? 0;
@@ -70,7 +72,14 @@ export async function memory(sys: RunningSystem, cfg: BenchConfig, log: Log): Pr
         };
       });
       const mean = Math.round(pods.reduce((n, p) => n + p.bytesPerConn, 0) / pods.length);
-      out.push({ perPod: level, opened: opened.opened, failed: opened.failed, pods, meanBytesPerConn: mean });
+      out.push({
+        perPod: level,
+        opened: opened.opened,
+        failed: opened.failed,
+        pods,
+        meanBytesPerConn: mean,
+        cpu,
+      });
       log(
         `memory: ${level} per pod: ${(mean / 1024).toFixed(2)} KiB per idle connection ` +
           `(${pods.map((p) => `${p.id} ${(p.bytesPerConn / 1024).toFixed(2)}`).join(', ')}; ` +
