@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { renderDemo, startDemo } from './autoscale-demo.js';
 import { type Cluster, startCluster } from './cluster.js';
 import { bounceRedis } from './control.js';
 import { DEFAULT_SERVER_ENTRY } from './options.js';
@@ -20,6 +21,9 @@ Options:
   -e, --env KEY=VALUE    extra server setting for every pod (repeatable), e.g. -e DRAIN_WINDOW_MS=5000
       --no-replace       do not start a replacement when a pod is killed
       --keep             keep the temp dir (logs, Redis data) after quitting
+      --autoscale        Prometheus + the chart's KEDA query and behavior driving a local HPA,
+                         rebalancing on; keys + / - add or remove 50 clients
+      --target <n>       with --autoscale: connections per pod to aim for (default 50)
   -h, --help             this help
 
 Keys: r roll all pods · k kill -9 the busiest pod · s stop Redis for 5 s · p pod table · q quit
@@ -41,6 +45,8 @@ function parse() {
       env: { type: 'string', short: 'e', multiple: true, default: [] },
       'no-replace': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
+      autoscale: { type: 'boolean', default: false },
+      target: { type: 'string', default: '50' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -68,6 +74,8 @@ function parse() {
     env,
     replaceKilled: !values['no-replace'],
     keepDir: values.keep,
+    autoscale: values.autoscale,
+    target: int('target', values.target, 1, 100_000),
   };
 }
 
@@ -137,13 +145,29 @@ async function main(): Promise<void> {
   const args = parse();
   ensureBuilt();
   let cluster: Cluster;
+  let rendered: ReturnType<typeof renderDemo> | undefined;
   try {
-    cluster = await startCluster(args);
+    if (args.autoscale) {
+      rendered = renderDemo({
+        target: args.target,
+        minReplicas: args.pods,
+        maxReplicas: Math.max(args.pods, 10),
+      });
+      log(
+        `rendered the chart with KEDA on: ${Object.keys(rendered.values).length} --set values (demo periods)`,
+      );
+    }
+    cluster = await startCluster({
+      ...args,
+      ...rendered?.cluster,
+      env: { ...rendered?.cluster.env, ...args.env },
+    });
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
     fail(msg.includes('EADDRINUSE') ? `port ${args.port} is in use; pass --port <n>` : msg);
   }
   watch(cluster);
+  const demo = rendered && startDemo(cluster, rendered, log);
 
   const act = (what: string, work: () => Promise<unknown>) => {
     work().catch((err: unknown) =>
@@ -158,10 +182,12 @@ async function main(): Promise<void> {
     }
     quitting = true;
     log('stopping: draining pods, then Redis');
-    cluster.stop({ graceful: true }).then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
+    (demo ? demo.stop() : Promise.resolve())
+      .then(() => cluster.stop({ graceful: true }))
+      .then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
   };
 
   const onKey = (key: string) => {
@@ -177,6 +203,10 @@ async function main(): Promise<void> {
         return act('redis bounce', () => bounceRedis(cluster, 5000));
       case 'p':
         return void process.stdout.write(`${table(cluster)}\n`);
+      case '+':
+        return demo ? act('add load', () => demo.grow(50)) : undefined;
+      case '-':
+        return demo?.shrink(50);
       case 'q':
       case '\u0003': // Ctrl-C in raw mode
       case '\u0004':
@@ -209,6 +239,7 @@ async function main(): Promise<void> {
       `  ${process.stdin.isTTY ? KEYS : `no TTY: kill -USR2 ${process.pid} rolls, SIGINT quits`}\n\n`,
   );
   process.stdout.write(`${table(cluster)}\n\n`);
+  if (demo) process.stdout.write(`${demo.describe()}\n`);
 }
 
 void main();
