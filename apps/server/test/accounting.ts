@@ -1,6 +1,6 @@
 import type { ServerFrame } from '@chat/protocol';
 import type { Redis } from 'ioredis';
-import type { TestClient } from './harness.js';
+import { TestClient } from './harness.js';
 
 /**
  * Ground-truth accounting for fault tests: what each member was handed, replayed against the
@@ -152,3 +152,99 @@ export function jitter(minMs: number, maxMs: number): Promise<void> {
 }
 
 export type { TestClient };
+
+/** The first frame from index `from` on that matches, or undefined when the socket closes first. */
+export function frameAfter(
+  client: TestClient,
+  from: number,
+  match: (f: ServerFrame) => boolean,
+): Promise<ServerFrame | undefined> {
+  const { frames, ws } = client;
+  return new Promise((resolve) => {
+    const check = () => {
+      const f = frames.slice(from).find(match);
+      if (f === undefined && ws.readyState === 1) return;
+      ws.off('message', check);
+      ws.off('close', check);
+      resolve(f);
+    };
+    ws.on('message', check);
+    ws.on('close', check);
+    check();
+  });
+}
+
+/**
+ * A member that stays in one room across pod restarts, as the real client does: when its
+ * socket closes it connects to another pod and joins with `since` = the last id it has,
+ * retrying a join refused while Redis is down. `frames` spans every connection, in order.
+ */
+export class RoamingMember {
+  private readonly connections: TestClient[] = [];
+  private stopped = false;
+  private done: Promise<void> = Promise.resolve();
+  reconnects = 0;
+
+  constructor(
+    private readonly room: string,
+    private readonly pick: () => { wsUrl: string; token: string },
+  ) {}
+
+  get frames(): ServerFrame[] {
+    return this.connections.flatMap((c) => c.frames);
+  }
+
+  async start(): Promise<this> {
+    await this.connectAndJoin();
+    this.done = this.loop();
+    return this;
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      const current = this.connections.at(-1) as TestClient;
+      await current.closed;
+      if (this.stopped) return;
+      this.reconnects++;
+      await this.connectAndJoin();
+    }
+  }
+
+  private async connectAndJoin(): Promise<void> {
+    for (;;) {
+      if (this.stopped) return;
+      const target = this.pick();
+      let client: TestClient;
+      try {
+        client = await TestClient.connect(target.wsUrl, target.token, { timeoutMs: 3000 });
+      } catch {
+        await jitter(50, 150);
+        continue;
+      }
+      this.connections.push(client);
+      for (;;) {
+        const since = view(this.frames, this.room).ids.at(-1);
+        const from = client.frames.length;
+        client.send(
+          since === undefined ? { type: 'join', room: this.room } : { type: 'join', room: this.room, since },
+        );
+        const reply = await frameAfter(
+          client,
+          from,
+          (f) =>
+            ((f.type === 'joined' || f.type === 'resync') && f.room === this.room) ||
+            (f.type === 'error' && f.ref === this.room),
+        );
+        if (reply === undefined) break; // closed while joining: connect again
+        if (reply.type !== 'error') return;
+        await new Promise((r) => setTimeout(r, reply.retryAfterMs ?? 200));
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.connections.at(-1)?.close();
+    await this.done;
+  }
+}

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compare, jitter, streamIds, sum, type Tally, view, Writer } from './accounting.js';
+import { compare, jitter, RoamingMember, streamIds, sum, type Tally, view, Writer } from './accounting.js';
 import { type RunningApp, startApp, TestClient, until } from './harness.js';
 import { TestRedis } from './redis-server.js';
 
@@ -31,20 +31,20 @@ describe('live delivery heals itself from the stream', () => {
   });
 
   /** Sum of one metric's samples over every pod (heals are the pods' own count, reported only). */
-  const metricSum = async (name: string) => {
+  const metricSum = async (name: string, running: RunningApp[]) => {
     let total = 0;
-    for (const pod of pods)
+    for (const pod of running)
       for (const line of (await pod.app.inject('/metrics')).body.split('\n'))
         if (line.startsWith(`${name}{`)) total += Number(line.slice(line.lastIndexOf(' ') + 1));
     return total;
   };
-  const report = async (name: string, acked: number, t: Tally) =>
+  const report = async (name: string, acked: number, t: Tally, running: RunningApp[] = pods) =>
     console.log(
       `[${name}] ${JSON.stringify({
         acked,
         ...t,
-        heals: await metricSum('chat_live_heals_total'),
-        healedMessages: await metricSum('chat_live_healed_messages_total'),
+        heals: await metricSum('chat_live_heals_total', running),
+        healedMessages: await metricSum('chat_live_healed_messages_total', running),
       })}`,
     );
 
@@ -135,4 +135,70 @@ describe('live delivery heals itself from the stream', () => {
       [...members, ...late].map((m) => m.client.close()).concat(churners.map((c) => c.close())),
     );
   }, 120_000);
+
+  it('Redis restarted in the middle of a roll, 5 times: every member that stayed gets every acked message once', async () => {
+    const admin = redis.client();
+    admin.on('error', () => {}); // Redis is stopped on purpose below
+    const rooms = ['roll-1', 'roll-2'];
+    // Writers on a pod that is not rolled; members on the rolled ones, moving as pods go.
+    const stable = pods[0] as RunningApp;
+    let rolled = pods.slice(1);
+    const pick = () => {
+      const pod = rolled[Math.floor(Math.random() * rolled.length)] as RunningApp;
+      return { wsUrl: pod.wsUrl, token: pod.token('roamer') };
+    };
+    const members = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => new RoamingMember(rooms[i % 2] as string, pick).start()),
+    );
+    const writers = await Promise.all(
+      [...rooms, ...rooms, ...rooms].map(async (room) => {
+        const c = await TestClient.connect(stable.wsUrl, stable.token('writer'));
+        await c.join(room);
+        return new Writer(c, room).start();
+      }),
+    );
+    let generation = 0;
+    const replace = async (old: RunningApp) => {
+      const fresh = await startApp(env(`pod-r${generation++}`));
+      rolled = [...rolled.filter((p) => p !== old), fresh];
+      await old.close(); // its members get 1001 and move to the other pods
+    };
+    for (let round = 0; round < 5; round++) {
+      await jitter(100, 300);
+      await replace(rolled[0] as RunningApp);
+      await redis.stop();
+      await jitter(200, 1200);
+      await replace(rolled[0] as RunningApp); // a pod starts while Redis is down
+      await redis.start();
+      await jitter(100, 300);
+    }
+    await until(async () => (await rolled[0]?.app.inject('/readyz'))?.statusCode === 200, 15_000);
+    await jitter(300, 500);
+    await Promise.all(writers.map((w) => w.stop()));
+    const acked = writers.reduce((n, w) => n + w.acked.length, 0);
+    expect(acked).toBeGreaterThan(20);
+
+    const tallies: Tally[] = [];
+    for (const room of rooms) {
+      const stream = await streamIds(admin, room);
+      for (const m of members.filter((_, i) => rooms[i % 2] === room)) {
+        await expect
+          .poll(() => view(m.frames, room).ids.length, { timeout: 20_000 })
+          .toBeGreaterThanOrEqual(stream.length);
+        const v = view(m.frames, room);
+        expect(v.resyncs).toBe(0);
+        tallies.push(compare(v.ids, stream));
+      }
+    }
+    const total = sum(tallies);
+    // Heals counted by the pods still running (the replaced ones took their counts with them).
+    await report('redis restart mid-roll x5', acked, total, [stable, ...rolled]);
+    console.log(`  member reconnects: ${members.reduce((n, m) => n + m.reconnects, 0)}`);
+    expect(total.lost).toBe(0);
+    expect(total.duplicates).toBe(0);
+    expect(total.outOfOrder).toBe(0);
+    await Promise.all(members.map((m) => m.stop()));
+    admin.disconnect();
+    pods.splice(1, pods.length - 1, ...rolled);
+  }, 180_000);
 });
