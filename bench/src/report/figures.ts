@@ -2,9 +2,9 @@
 import type { SystemKind } from '../load/protocol.js';
 import type { ProfileSummary } from '../profile.js';
 import type { BenchResult, DrainResult, StepResult, SystemResult } from '../run.js';
-import { COLUMNS, LABELS } from '../systems/labels.js';
+import { COLUMNS } from '../systems/labels.js';
 import { fmt, kib, ordered, ratio } from './format.js';
-import { beforeAfter, profileTable, stepsTable } from './sections.js';
+import { beforeAfter, drainSection, profileTable, rerunLines, stepsTable } from './sections.js';
 
 /** The ratio columns: this server against each of these. */
 const VERSUS: SystemKind[] = ['centrifugo-recovery', 'socketio', 'bare'];
@@ -147,50 +147,6 @@ function drainRows(r: BenchResult): string[] {
       return dd ? `${fmt(dd.audit.checked)} / ${fmt(dd.background.acked)}` : 'n/a';
     }),
   ];
-}
-
-function drainSection(x: SystemResult): string[] {
-  const dd = x.drain;
-  if (!dd) return [];
-  return [
-    `#### Drain storm: ${x.label}`,
-    '',
-    `- ${dd.clients} clients on the terminated pod (${dd.rooms} rooms), ${dd.observers} observers on the other pods; ` +
-      `background ${dd.background.sent} messages sent, ${dd.background.acked} acked, ${dd.background.unacked} never acked, ${dd.background.resent} resends after reconnects.`,
-    `- pod exit: code ${dd.drainExit.code ?? dd.drainExit.signal} after ${fmt(dd.drainExit.ms)} ms; close codes seen by clients: ${JSON.stringify(dd.closeCodes)}; client errors: ${JSON.stringify(dd.clientErrors ?? {})}; refused reconnect attempts: ${dd.refusedAttempts}.`,
-    ...(dd.cpu
-      ? [
-          `- cores busy from SIGTERM to all back: pods ${dd.cpu.pods}, Redis ${dd.cpu.redis}, load ${dd.cpu.load}, everything else on the machine ${dd.cpu.other ?? 'n/a'}.`,
-        ]
-      : []),
-    `- offline time per client: p50 ${fmt(dd.gapMs.p50)} ms, p99 ${fmt(dd.gapMs.p99)} ms, max ${fmt(dd.gapMs.max)} ms.`,
-    `- lost ${dd.audit.lost}, duplicates ${dd.audit.duplicates}, of ${fmt(dd.audit.checked)} (client, acked message) pairs checked.${dd.audit.lostSamples.length ? ` Samples: ${dd.audit.lostSamples.slice(0, 3).join('; ')}` : ''}${dd.audit.duplicateSamples.length ? ` Duplicates: ${dd.audit.duplicateSamples.slice(0, 3).join('; ')}` : ''}`,
-    '',
-  ];
-}
-
-function rerunLines(r: BenchResult): string[] {
-  const groups = new Map<
-    string,
-    { systems: string[]; workload: string; at: string; load: string; why: string; version?: string }
-  >();
-  for (const rr of r.reruns ?? []) {
-    const key = `${rr.workload}|${rr.at}`;
-    const g = groups.get(key) ?? {
-      systems: [],
-      workload: rr.workload,
-      at: rr.at,
-      load: rr.load,
-      why: rr.why,
-    };
-    if (rr.system === 'chat' && rr.version) g.version = rr.version;
-    g.systems.push(LABELS[rr.system]);
-    groups.set(key, g);
-  }
-  return [...groups.values()].flatMap((g) => [
-    '',
-    `Re-measured: ${g.workload} of ${g.systems.join(', ')}, at ${g.at.slice(0, 16).replace('T', ' ')} UTC (load at start \`${g.load}\`${g.version ? `; this server: ${g.version}` : ''}): ${g.why}.`,
-  ]);
 }
 
 export function figures(
