@@ -85,6 +85,8 @@ async function main(): Promise<void> {
   try {
     const total = f.rooms * f.members;
     const ranges = split(total, w.size);
+    // One prefix for every load process: their clients share the rooms.
+    const roomPrefix = `prof${Date.now() % 100000}-`;
     const opened = await w.all((i) => ({
       t: 'open',
       spec: {
@@ -95,7 +97,7 @@ async function main(): Promise<void> {
         from: ranges[i]?.[0] ?? 0,
         to: ranges[i]?.[1] ?? 0,
         rooms: f.rooms,
-        roomPrefix: `prof${Date.now() % 100000}-`,
+        roomPrefix,
         publishers: true,
         reconnect: false,
         track: false,
