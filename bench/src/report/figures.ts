@@ -40,7 +40,7 @@ function header(r: BenchResult): string[] {
 }
 
 /** The highest offered rate every system with a fan-out result passed (for CPU per delivery). */
-function commonRate(r: BenchResult): number {
+export function commonRate(r: BenchResult): number {
   const passed = (x: SystemResult) =>
     new Set((x.fanout?.steps ?? []).filter((st) => st.pass).map((st) => st.offeredMsgsPerS));
   const all = ordered(r).filter((x) => x.fanout);
@@ -49,7 +49,7 @@ function commonRate(r: BenchResult): number {
   return Math.max(0, ...[...passed(first)].filter((rate) => all.every((x) => passed(x).has(rate))));
 }
 
-function stepAt(x: SystemResult | undefined, rate: number): StepResult | undefined {
+export function stepAt(x: SystemResult | undefined, rate: number): StepResult | undefined {
   return x?.fanout?.steps.find((y) => y.pass && y.offeredMsgsPerS === rate);
 }
 
