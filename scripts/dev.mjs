@@ -151,6 +151,12 @@ async function stop() {
   );
   server.kill('SIGTERM');
   await Promise.allSettled([web.close(), exited]);
+  if (tty && process.env.npm_lifecycle_event) {
+    // pnpm saw the Ctrl-C too and reports the script as failed, whatever its exit code.
+    process.stdout.write(
+      '\n  Stopped cleanly (exit 0). A following "ELIFECYCLE Command failed" line is pnpm saying it was interrupted too; nothing went wrong.\n\n',
+    );
+  }
   process.exit(0);
 }
 process.on('SIGINT', () => void stop());

@@ -9,6 +9,10 @@ import { loggerOptions } from './logging.js';
  * window, in-flight sends acked, broker closed, exit 0; a second signal or the deadline forces
  * the exit.
  */
+/** pnpm and npm report a script they saw Ctrl-C during as failed, even when it exited 0. */
+const CTRL_C_NOTE =
+  'Stopped cleanly (exit 0). A following "ELIFECYCLE Command failed" line is pnpm or npm saying it was interrupted too; nothing went wrong.';
+
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
   try {
@@ -47,6 +51,9 @@ async function main(): Promise<void> {
       await fastify.lifecycle.drain();
       await fastify.close();
       fastify.log.info('drained, exiting');
+      if (signal === 'SIGINT' && process.stdout.isTTY && process.env.npm_lifecycle_event) {
+        process.stdout.write(`\n  ${CTRL_C_NOTE}\n\n`);
+      }
       process.exit(0);
     } catch (err) {
       fastify.log.error({ err }, 'drain failed');
