@@ -19,6 +19,7 @@ import type { SparseCounts } from './hist.js';
 import { Histogram } from './hist.js';
 import type { StatsResult, SystemKind } from './load/protocol.js';
 import { killTracked, loadAvg, sleep } from './proc.js';
+import type { ProfileEntry } from './profile/entry.js';
 import { summarize } from './profile/node.js';
 import { fetchProfiles, summarizePprof } from './profile/pprof.js';
 import { FULL } from './run.js';
@@ -26,12 +27,7 @@ import { buildEntries, distFile } from './systems/build.js';
 import { type RunningSystem, startSystem } from './systems/index.js';
 import { split, Workers } from './workers.js';
 
-export interface ProfileEntry {
-  fn: string;
-  where: string;
-  selfMs: number;
-  percent: number;
-}
+export type { ProfileEntry } from './profile/entry.js';
 
 export interface ProfileSummary {
   label: string;

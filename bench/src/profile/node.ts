@@ -2,7 +2,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ProfileEntry } from '../profile.js';
+import type { ProfileEntry } from './entry.js';
 
 interface CallFrame {
   functionName: string;

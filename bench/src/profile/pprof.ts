@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { ProfileEntry } from '../profile.js';
+import type { ProfileEntry } from './entry.js';
 
 const run = promisify(execFile);
 

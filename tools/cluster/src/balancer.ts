@@ -2,16 +2,8 @@ import { EventEmitter } from 'node:events';
 import { Agent, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { createProxyServer } from 'http-proxy-3';
+import { type Backend, type BalancerEvents, sendJson } from './backend.js';
 import { UpgradeProxy } from './upgrade-proxy.js';
-
-/** One endpoint the balancer may route to. Pods implement it; tests can pass plain objects. */
-export interface Backend {
-  readonly id: string;
-  readonly host: string;
-  readonly port: number;
-  /** WebSocket connections open (or opening) through the balancer; the balancer maintains it. */
-  connections: number;
-}
 
 export interface BalancerOptions {
   /** Interface to listen on (default 127.0.0.1). */
@@ -27,21 +19,6 @@ export interface BalancerOptions {
 }
 
 export type UpgradeFailure = 'status' | 'connect';
-
-export interface BalancerEvents {
-  /** An upgrade attempt was sent to `backend` (the routing decision). */
-  route: [{ backend: string; attempt: number }];
-  /** An upgrade reached a backend and was switched (101). */
-  upgrade: [{ backend: string; attempt: number }];
-  /** An upgrade attempt failed on `backend` and is retried on another one. */
-  retry: [{ backend: string; attempt: number; reason: string }];
-  /** The client got a non-101 answer (no backend, attempts exhausted, or a non-retryable status). */
-  refused: [{ status: number; reason: string }];
-  /** A proxied WebSocket ended. */
-  closed: [{ backend: string }];
-  /** A backend could not be reached (connection refused/reset before any answer). */
-  backendError: [{ backend: string; error: string }];
-}
 
 /**
  * The load balancer in front of the pods, shaped like an Istio ingress + VirtualService:
@@ -160,10 +137,4 @@ function isConnectError(code: string): boolean {
 
 export function isLoopback(addr: string | undefined): boolean {
   return addr === '127.0.0.1' || addr === '::1' || addr === '::ffff:127.0.0.1' || !!addr?.startsWith('127.');
-}
-
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
 }

@@ -1,7 +1,20 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { sendJson } from './balancer.js';
-import type { Cluster } from './cluster.js';
+import { sendJson } from './backend.js';
 import { clusterPage } from './view.js';
+
+/** What the control API drives: the Cluster, seen through only what the API needs (no import circle). */
+export interface ControlledCluster {
+  readonly origins: readonly string[];
+  state(): unknown;
+  roll(): Promise<unknown>;
+  killPod(pod: string | undefined, opts: { replace?: boolean }): Promise<unknown>;
+  deletePod(pod: string, opts: { replace?: boolean }): Promise<unknown>;
+  scale(replicas: number): Promise<unknown>;
+  stopRedis(): Promise<unknown>;
+  startRedis(): Promise<unknown>;
+  pauseRedis(): unknown;
+  resumeRedis(): unknown;
+}
 
 /**
  * The control API on the balancer, for e2e tests and the browser demo (loopback clients only;
@@ -16,7 +29,9 @@ import { clusterPage } from './view.js';
  *   POST /__cluster/redis/stop | redis/start | redis/pause | redis/resume
  *   POST /__cluster/redis/bounce[?ms=5000]        stop, wait, start
  */
-export function controlHandler(cluster: Cluster): (req: IncomingMessage, res: ServerResponse) => void {
+export function controlHandler(
+  cluster: ControlledCluster,
+): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     const url = new URL(req.url ?? '/', 'http://cluster.local');
     const origin = req.headers.origin;
@@ -86,7 +101,7 @@ export function controlHandler(cluster: Cluster): (req: IncomingMessage, res: Se
 }
 
 /** Stops Redis, waits `ms`, starts it again. */
-export async function bounceRedis(cluster: Cluster, ms: number): Promise<void> {
+export async function bounceRedis(cluster: ControlledCluster, ms: number): Promise<void> {
   await cluster.stopRedis();
   await new Promise((r) => setTimeout(r, ms));
   await cluster.startRedis();

@@ -5,7 +5,8 @@ export {
   chartMetric,
   type ScaleTarget,
 } from './autoscaler.js';
-export { type Backend, Balancer, type BalancerEvents, type BalancerOptions } from './balancer.js';
+export type { Backend, BalancerEvents } from './backend.js';
+export { Balancer, type BalancerOptions } from './balancer.js';
 export {
   type AdapterRule,
   adapterQuery,

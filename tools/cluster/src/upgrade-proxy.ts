@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, request } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Backend, BalancerEvents } from './balancer.js';
+import type { Backend, BalancerEvents } from './backend.js';
 
 export interface UpgradeProxyOptions {
   /** Least-connections choice among the backends not yet tried for this upgrade. */
