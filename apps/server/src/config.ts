@@ -36,6 +36,42 @@ export const ConfigSchema = Type.Object({
     pattern: '^(|rediss?://.+)$',
     description: 'redis:// or rediss:// URL; empty runs the embedded in-memory broker (one process only)',
   }),
+  REDIS_SENTINELS: Type.String({
+    default: '',
+    pattern: '^(|[^,:\\s]+:\\d+(,[^,:\\s]+:\\d+)*)$',
+    description:
+      'Comma-separated host:port list of Redis Sentinels; when set (instead of REDIS_URL) the primary is found and followed through failovers by Sentinel',
+  }),
+  REDIS_SENTINEL_NAME: Type.String({
+    default: 'mymaster',
+    minLength: 1,
+    description: 'Name of the primary the Sentinels monitor (sentinel monitor <name> ...)',
+  }),
+  REDIS_SENTINEL_PASSWORD: Type.String({
+    default: '',
+    description: 'Password of the Sentinels themselves (requirepass in sentinel.conf); empty = none',
+  }),
+  REDIS_SENTINEL_TLS: Bool(false, 'Connect to the Sentinels over TLS'),
+  REDIS_PASSWORD: Type.String({
+    default: '',
+    description:
+      'Password of the Redis primary and replicas (Sentinel mode; with REDIS_URL it overrides a password in the URL); empty = none',
+  }),
+  REDIS_TLS: Bool(
+    false,
+    'Connect to the Redis primary over TLS in Sentinel mode (REDIS_URL uses rediss:// instead)',
+  ),
+  REDIS_ACK_REPLICAS: Int({
+    default: 0,
+    maximum: 16,
+    description:
+      'Acknowledge a message only after WAIT confirms it reached this many replicas (0 = after the primary has it); a timeout answers outcome_unknown',
+  }),
+  REDIS_ACK_TIMEOUT_MS: Int({
+    default: 1000,
+    minimum: 1,
+    description: 'How long a send waits for REDIS_ACK_REPLICAS replicas before answering outcome_unknown',
+  }),
   REDIS_PREFIX: Type.String({
     default: 'chat:',
     maxLength: 64,
@@ -102,7 +138,14 @@ export const ConfigSchema = Type.Object({
   IDEMPOTENCY_TTL_S: Int({
     default: 86400,
     minimum: 1,
-    description: 'How long a clientMsgId is remembered to drop resends',
+    description:
+      "How long a clientMsgId is remembered to drop resends, at most while its message is in the room's history",
+  }),
+  ROOM_TTL_S: Int({
+    default: 604800,
+    minimum: 1,
+    description:
+      "A room's history (Redis stream and its clientMsgIds) is deleted after this many seconds without a message",
   }),
   DRAIN_WINDOW_MS: Int({
     default: 10000,
@@ -186,6 +229,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       'invalid configuration:\n  SHUTDOWN_TIMEOUT_MS: must be greater than DRAIN_WINDOW_MS so the drain can finish',
     );
   }
+  if (config.REDIS_URL && config.REDIS_SENTINELS) {
+    throw new ConfigError(
+      'invalid configuration:\n  REDIS_SENTINELS: set either REDIS_URL or REDIS_SENTINELS, not both',
+    );
+  }
   if (config.HISTORY_PAGE > config.HISTORY_MAXLEN) {
     throw new ConfigError('invalid configuration:\n  HISTORY_PAGE: must not exceed HISTORY_MAXLEN');
   }
@@ -214,7 +262,7 @@ function expectation(schema: TSchema): string {
 }
 
 function redact(key: string, value: string): string {
-  if (key === 'TOKEN_SECRET') return '<redacted>';
+  if (key === 'TOKEN_SECRET' || key.endsWith('PASSWORD')) return '<redacted>';
   if (key === 'REDIS_URL') return value.replace(/\/\/[^@/]*@/, '//<redacted>@');
   return value;
 }

@@ -58,7 +58,7 @@ export function brokerSuite(factory: BrokerFactory): void {
       const ids: string[] = [];
       // More than maxLen: trimming never removes the newest entry, so the chain holds.
       for (let i = 0; i < 30; i++) ids.push((await a.append(room, body(`p${i}`), `p${i}`)).id);
-      await a.append(room, body('p0'), 'p0'); // a duplicate publishes nothing
+      await a.append(room, body('p29'), 'p29'); // a duplicate publishes nothing
       await expect.poll(() => rec.messages.length).toBe(30);
       expect(rec.messages.map((m) => m.prev)).toEqual([ZERO_ID, ...ids.slice(0, -1)]);
       expect(await b.lastIds([room, `${room}-none`])).toEqual([ids.at(-1), ZERO_ID]);
@@ -82,6 +82,20 @@ export function brokerSuite(factory: BrokerFactory): void {
       expect(again).toEqual({ id: first.id, duplicate: true });
       expect(await a.latest(room, 10)).toHaveLength(1);
       await expect.poll(() => rec.messages.length).toBe(1);
+    });
+
+    it('remembers a clientMsgId while its message is in history, and forgets it with the message', async () => {
+      const first = await a.append(room, body('k0'), 'k0');
+      for (let i = 1; i < 20; i++) await a.append(room, body(`k${i}`), `k${i}`);
+      // maxLen 20: k0 is the oldest entry still kept, so still a duplicate.
+      expect(await b.append(room, body('k0'), 'k0')).toEqual({ id: first.id, duplicate: true });
+      await a.append(room, body('k20'), 'k20'); // trims k0
+      const again = await b.append(room, body('k0'), 'k0');
+      expect(again.duplicate).toBe(false);
+      expect(compareIds(again.id, first.id)).toBeGreaterThan(0);
+      // The new k0 is remembered like any other.
+      for (let i = 21; i < 30; i++) await a.append(room, body(`k${i}`), `k${i}`);
+      expect(await a.append(room, body('k0'), 'k0')).toEqual({ id: again.id, duplicate: true });
     });
 
     it('serves the exact range after an id, and the latest page', async () => {

@@ -36,6 +36,7 @@ brokerSuite({
         nodeId: `pod-${pods++}`,
         maxLen,
         idempotencyTtlS: 60,
+        roomTtlS: 3600,
         healthIntervalMs: 200,
       });
     };

@@ -40,4 +40,6 @@ export {
   type Sample,
   type ScrapeTarget,
 } from './prometheus.js';
-export { type RedisOptions, RedisServer, type RedisState } from './redis.js';
+export { type RedisOptions, RedisServer, type RedisState, redisAnswers } from './redis.js';
+export { type RespValue, respCommand, respPairs } from './redis-resp.js';
+export { RedisSentinelSet, type SentinelSetOptions } from './redis-sentinel.js';

@@ -1,8 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { trackChild } from './children.js';
-import { freePort, redisPing, until } from './net.js';
+import { freePort, until } from './net.js';
 
 export type RedisState = 'stopped' | 'running' | 'paused';
 
@@ -14,6 +15,8 @@ export interface RedisOptions {
   /** redis-server binary (default: `redis-server` on PATH). */
   bin?: string;
   startTimeoutMs?: number;
+  /** More redis-server arguments (`--replicaof`, `--requirepass`, `--maxmemory` ...). */
+  args?: string[];
 }
 
 /**
@@ -30,6 +33,7 @@ export class RedisServer {
   private _port: number;
   private readonly bin: string;
   private readonly startTimeoutMs: number;
+  private readonly args: string[];
 
   constructor(opts: RedisOptions) {
     this.dir = opts.dir;
@@ -37,6 +41,7 @@ export class RedisServer {
     this._port = opts.port ?? 0;
     this.bin = opts.bin ?? 'redis-server';
     this.startTimeoutMs = opts.startTimeoutMs ?? 10_000;
+    this.args = opts.args ?? [];
     mkdirSync(this.dir, { recursive: true });
   }
 
@@ -79,6 +84,7 @@ export class RedisServer {
         '',
         '--daemonize',
         'no',
+        ...this.args,
       ],
       { stdio: 'ignore', detached: true },
     );
@@ -100,7 +106,7 @@ export class RedisServer {
             throw new Error(`cannot start ${this.bin}: ${spawnError.message} (is Redis installed?)`);
           if (proc.exitCode !== null)
             throw new Error(`redis-server exited with ${proc.exitCode}; see ${this.logFile}`);
-          return redisPing(this._port);
+          return redisAnswers(this._port);
         },
         `redis-server on port ${this._port} answering PING`,
         this.startTimeoutMs,
@@ -142,4 +148,23 @@ export class RedisServer {
     this.proc.kill('SIGCONT');
     this.paused = false;
   }
+}
+
+/** Whether a Redis (or Sentinel) on the port answers PING: PONG, or NOAUTH when it wants a password. */
+export function redisAnswers(port: number, timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = createConnection({ host: '127.0.0.1', port });
+    let buf = '';
+    const done = (ok: boolean) => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(timeoutMs, () => done(false));
+    sock.on('error', () => done(false));
+    sock.on('connect', () => sock.write('PING\r\n'));
+    sock.on('data', (d) => {
+      buf += d.toString('latin1');
+      if (buf.includes('\r\n')) done(buf.startsWith('+PONG') || buf.startsWith('-NOAUTH'));
+    });
+  });
 }

@@ -10,6 +10,8 @@ import type {
 
 interface RoomLog {
   entries: StoredMessage[];
+  /** The idempotency key of each entry, same index: trimmed with it, as in Redis. */
+  keys: string[];
   lastId: string;
   /** Highest id ever trimmed: a resume from below it has a hole. */
   maxDeletedId: string;
@@ -50,11 +52,15 @@ export class MemoryBroker implements Broker {
     const log = this.log(room);
     const prevId = log.entries.at(-1)?.id ?? ZERO_ID;
     log.entries.push({ id, body });
+    log.keys.push(key);
     log.lastId = id;
-    // Exact trimming; Redis trims approximately, which only ever keeps more.
+    // Exact trimming, as in Redis; a trimmed message's idempotency key goes with it.
     while (log.entries.length > this.opts.maxLen) {
       const dropped = log.entries.shift();
+      const droppedKey = log.keys.shift();
       if (dropped) log.maxDeletedId = dropped.id;
+      if (droppedKey !== undefined && this.idem.get(droppedKey)?.id === dropped?.id)
+        this.idem.delete(droppedKey);
     }
     this.idem.set(key, { id, expires: Date.now() + this.opts.idempotencyTtlS * 1000 });
     // Delivered on a later tick, as pub/sub would, so callers cannot depend on re-entrancy.
@@ -137,7 +143,7 @@ export class MemoryBroker implements Broker {
   private log(room: string): RoomLog {
     let log = this.logs.get(room);
     if (!log) {
-      log = { entries: [], lastId: ZERO_ID, maxDeletedId: ZERO_ID };
+      log = { entries: [], keys: [], lastId: ZERO_ID, maxDeletedId: ZERO_ID };
       this.logs.set(room, log);
     }
     return log;

@@ -9,33 +9,70 @@ import type { Result } from 'ioredis';
  */
 
 /**
- * KEYS: stream, idempotency key. ARGV: body, maxlen, ttl seconds, channel, node id.
+ * KEYS: stream, the room's idempotency hash (clientMsgId -> id). ARGV: body, maxlen, room ttl
+ * seconds, channel, node id, clientMsgId, idempotency window ms.
  * Publishes `m<US>id<US>prev<US>node<US>body`, where `prev` is the entry just before this one in
  * the stream ('0-0' for the first): the chain that lets a pod prove it missed nothing.
+ *
+ * Bounded by design: the stream is trimmed exactly to maxlen here (at most 100 entries per
+ * call), and the clientMsgId of every trimmed entry (its `k` field) leaves the hash with it,
+ * so a room holds at most maxlen ids; both keys expire after the room ttl without a message.
+ * A remembered id older than the idempotency window (its stream id is its time) counts as new.
  */
 export const APPEND = `
-local stored = redis.call('GET', KEYS[2])
-if stored then return {stored, 1} end
+local stored = redis.call('HGET', KEYS[2], ARGV[6])
+if stored then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local ms = tonumber(string.match(stored, '^(%d+)'))
+  if ms and now - ms < tonumber(ARGV[7]) then return {stored, 1} end
+end
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local prev = '0-0'
 if last[1] then prev = last[1][1] end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'b', ARGV[1])
-redis.call('SET', KEYS[2], id, 'EX', ARGV[3])
+local id = redis.call('XADD', KEYS[1], '*', 'b', ARGV[1], 'k', ARGV[6])
+redis.call('HSET', KEYS[2], ARGV[6], id)
+local len = redis.call('XLEN', KEYS[1])
+local over = len - tonumber(ARGV[2])
+if over > 0 then
+  if over > 100 then over = 100 end
+  for _, e in ipairs(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', over)) do
+    local f = e[2]
+    for i = 1, #f, 2 do
+      if f[i] == 'k' and redis.call('HGET', KEYS[2], f[i + 1]) == e[1] then
+        redis.call('HDEL', KEYS[2], f[i + 1])
+      end
+    end
+  end
+  redis.call('XTRIM', KEYS[1], 'MAXLEN', len - over)
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
 redis.call('PUBLISH', ARGV[4], 'm\\31' .. id .. '\\31' .. prev .. '\\31' .. ARGV[5] .. '\\31' .. ARGV[1])
 return {id, 0}
 `;
 
-/** KEYS: presence hash, node's room set. ARGV: entry key, entry json, room, channel, node, delta json. */
+/**
+ * KEYS: presence hash, the node's room hash (room -> number of this node's entries in it).
+ * ARGV: entry key, entry json, room, channel, node, delta json, node hash ttl seconds.
+ */
 export const PRESENCE_ADD = `
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[3])
+if redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) == 1 then
+  redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
+  redis.call('EXPIRE', KEYS[2], ARGV[7])
+end
 redis.call('PUBLISH', ARGV[4], 'p\\31' .. ARGV[5] .. '\\31' .. ARGV[6])
 return 1
 `;
 
-/** KEYS: presence hash. ARGV: entry key, channel, node, delta json. */
+/**
+ * KEYS: presence hash, the node's room hash. ARGV: entry key, channel, node, delta json, room.
+ * The room leaves the node's hash with the node's last entry in it: the hash holds only rooms
+ * the pod is in now.
+ */
 export const PRESENCE_REMOVE = `
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 1 then
+  if redis.call('HINCRBY', KEYS[2], ARGV[5], -1) <= 0 then redis.call('HDEL', KEYS[2], ARGV[5]) end
   redis.call('PUBLISH', ARGV[2], 'p\\31' .. ARGV[3] .. '\\31' .. ARGV[4])
   return 1
 end
@@ -43,14 +80,19 @@ return 0
 `;
 
 /**
- * Removes every presence entry of a node that stopped (crashed pods never say goodbye).
- * KEYS: nodes zset, the node's room set. ARGV: node id, key prefix, channel prefix, reaper id.
+ * One small step of removing the presence entries of a node that stopped (crashed pods never
+ * say goodbye): the rooms of one HSCAN page of its room hash. The caller loops over the cursor,
+ * so Redis is never blocked by one script over every room.
+ * KEYS: the node's room hash. ARGV: node id, key prefix, channel prefix, reaper id, cursor,
+ * count. Returns {next cursor, entries removed}.
  */
-export const PRESENCE_REAP = `
-local rooms = redis.call('SMEMBERS', KEYS[2])
+export const PRESENCE_REAP_STEP = `
+local page = redis.call('HSCAN', KEYS[1], ARGV[5], 'COUNT', ARGV[6])
+local rooms = page[2]
 local mine = ARGV[1] .. '/'
 local removed = 0
-for _, room in ipairs(rooms) do
+for i = 1, #rooms, 2 do
+  local room = rooms[i]
   local hkey = ARGV[2] .. '{' .. room .. '}:p'
   for _, f in ipairs(redis.call('HKEYS', hkey)) do
     if string.sub(f, 1, #mine) == mine then
@@ -59,10 +101,9 @@ for _, room in ipairs(rooms) do
       removed = removed + 1
     end
   end
+  redis.call('HDEL', KEYS[1], room)
 end
-redis.call('DEL', KEYS[2])
-redis.call('ZREM', KEYS[1], ARGV[1])
-return removed
+return {page[1], removed}
 `;
 
 /** Typed methods for the scripts above, registered with `defineCommand` by the broker. */
@@ -70,12 +111,14 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     chatAppend(
       stream: string,
-      idemKey: string,
+      idemHash: string,
       body: string,
       maxLen: number,
-      ttlS: number,
+      roomTtlS: number,
       channel: string,
       node: string,
+      idemKey: string,
+      idemWindowMs: number,
     ): Result<[string, number], Context>;
     chatPresenceAdd(
       hash: string,
@@ -86,21 +129,25 @@ declare module 'ioredis' {
       channel: string,
       node: string,
       delta: string,
+      nodeTtlS: number,
     ): Result<number, Context>;
     chatPresenceRemove(
       hash: string,
+      nodeRooms: string,
       key: string,
       channel: string,
       node: string,
       delta: string,
+      room: string,
     ): Result<number, Context>;
-    chatPresenceReap(
-      nodes: string,
+    chatPresenceReapStep(
       nodeRooms: string,
       node: string,
       keyPrefix: string,
       channelPrefix: string,
       reaper: string,
-    ): Result<number, Context>;
+      cursor: string,
+      count: number,
+    ): Result<[string, number], Context>;
   }
 }

@@ -1,15 +1,16 @@
 import { compareIds, type PresenceEntry, ZERO_ID } from '@chat/protocol';
 import type { Redis } from 'ioredis';
 import { parsePresenceDelta, parsePresenceEntry, streamInfo, toStored } from './redis-codec.js';
-import { APPEND, PRESENCE_ADD, PRESENCE_REAP, PRESENCE_REMOVE } from './redis-scripts.js';
-import type {
-  AppendResult,
-  Broker,
-  BrokerListener,
-  BrokerOptions,
-  PresenceDelta,
-  RangeResult,
-  StoredMessage,
+import { APPEND, PRESENCE_ADD, PRESENCE_REAP_STEP, PRESENCE_REMOVE } from './redis-scripts.js';
+import {
+  type AppendResult,
+  type Broker,
+  type BrokerListener,
+  type BrokerOptions,
+  OutcomeUnknownError,
+  type PresenceDelta,
+  type RangeResult,
+  type StoredMessage,
 } from './types.js';
 
 export interface RedisBrokerOptions extends BrokerOptions {
@@ -18,6 +19,13 @@ export interface RedisBrokerOptions extends BrokerOptions {
   /** A separate connection for subscriber mode, also handed over. */
   subscriber: Redis;
   prefix: string;
+  /** A room's stream and idempotency hash expire after this many seconds without a message. */
+  roomTtlS: number;
+  /** Ack only once WAIT confirms this many replicas have the append (0: no WAIT). */
+  ackReplicas?: number;
+  ackTimeoutMs?: number;
+  /** Rooms per step of reaping a dead pod's presence (one short script per step). */
+  reapBatch?: number;
   /** Interval of the health ping and of this pod's presence heartbeat. */
   healthIntervalMs?: number;
   log?: { warn(obj: object, msg: string): void };
@@ -30,6 +38,11 @@ const DEAD_AFTER_INTERVALS = 15;
 const UNHEALTHY_AFTER_INTERVALS = 3;
 /** More than this many entries after a resume point cannot fit in any stream we keep. */
 const RANGE_LIMIT = 100_000;
+/**
+ * A pod's room hash outlives a crash long enough for another pod (or the next one to start)
+ * to reap it, and then expires even when no pod ever comes back; refreshed by the heartbeat.
+ */
+const NODE_ROOMS_TTL_S = 86_400;
 
 /**
  * Redis broker: one Stream per room (history, resume, idempotency) and pub/sub for live
@@ -56,8 +69,16 @@ export class RedisBroker implements Broker {
     this.interval = opts.healthIntervalMs ?? 1000;
     this.client.defineCommand('chatAppend', { numberOfKeys: 2, lua: APPEND });
     this.client.defineCommand('chatPresenceAdd', { numberOfKeys: 2, lua: PRESENCE_ADD });
-    this.client.defineCommand('chatPresenceRemove', { numberOfKeys: 1, lua: PRESENCE_REMOVE });
-    this.client.defineCommand('chatPresenceReap', { numberOfKeys: 2, lua: PRESENCE_REAP });
+    this.client.defineCommand('chatPresenceRemove', { numberOfKeys: 2, lua: PRESENCE_REMOVE });
+    this.client.defineCommand('chatPresenceReapStep', { numberOfKeys: 1, lua: PRESENCE_REAP_STEP });
+    // ioredis gives up on a connection when a connect attempt is cancelled under it (status
+    // `end`): a pod must never stay cut off from Redis while it runs, so start over.
+    for (const conn of [this.client, this.sub])
+      conn.on('end', () => {
+        setTimeout(() => {
+          if (!this.closed && conn.status === 'end') conn.connect().catch(() => {});
+        }, this.interval).unref();
+      });
     this.sub.on('message', (channel: string, payload: string) => this.onPublished(channel, payload));
     this.sub.on('ready', () => void this.onSubscriberReady());
     if (this.sub.status === 'ready') this.subscriberWasReady = true;
@@ -71,15 +92,35 @@ export class RedisBroker implements Broker {
   }
 
   async append(room: string, body: string, idemKey: string): Promise<AppendResult> {
-    const [id, dup] = await this.client.chatAppend(
+    const appended = this.client.chatAppend(
       this.streamKey(room),
-      `${this.roomKey(room)}:i:${idemKey}`,
+      `${this.roomKey(room)}:i`,
       body,
       this.opts.maxLen,
-      this.opts.idempotencyTtlS,
+      this.opts.roomTtlS,
       this.channel(room),
       this.opts.nodeId,
+      idemKey,
+      this.opts.idempotencyTtlS * 1000,
     );
+    const replicas = this.opts.ackReplicas ?? 0;
+    // Sent right behind the script on the same connection: WAIT covers this append (and any
+    // earlier write of this connection).
+    const waited = replicas > 0 ? this.client.wait(replicas, this.opts.ackTimeoutMs ?? 1000) : undefined;
+    waited?.catch(() => {});
+    const [id, dup] = await appended;
+    if (waited) {
+      let acked: number;
+      try {
+        acked = await waited;
+      } catch (err) {
+        throw new OutcomeUnknownError(`WAIT for ${replicas} replica(s) failed: ${(err as Error).message}`);
+      }
+      if (acked < replicas)
+        throw new OutcomeUnknownError(
+          `only ${acked} of ${replicas} replica(s) confirmed the append in ${this.opts.ackTimeoutMs ?? 1000} ms`,
+        );
+    }
     return { id, duplicate: dup === 1 };
   }
 
@@ -168,6 +209,7 @@ export class RedisBroker implements Broker {
       this.channel(room),
       this.opts.nodeId,
       JSON.stringify(delta),
+      NODE_ROOMS_TTL_S,
     );
   }
 
@@ -175,10 +217,12 @@ export class RedisBroker implements Broker {
     const delta: PresenceDelta = { leave: key };
     await this.client.chatPresenceRemove(
       this.presenceKey(room),
+      this.nodeRoomsKey(this.opts.nodeId),
       key,
       this.channel(room),
       this.opts.nodeId,
       JSON.stringify(delta),
+      room,
     );
   }
 
@@ -219,9 +263,16 @@ export class RedisBroker implements Broker {
     try {
       const now = Date.now();
       const nodesKey = `${this.opts.prefix}nodes`;
-      await this.client.zadd(nodesKey, now, this.opts.nodeId);
+      // PING, not a write: a Redis at maxmemory (noeviction) still answers it, so a full Redis
+      // fails sends (`unavailable`) without taking every pod out of readiness at once.
+      await this.client.ping();
       this.lastPingOk = Date.now();
       this.checkSubscriber();
+      await this.client
+        .multi()
+        .zadd(nodesKey, now, this.opts.nodeId)
+        .expire(this.nodeRoomsKey(this.opts.nodeId), NODE_ROOMS_TTL_S)
+        .exec();
       const dead = await this.client.zrangebyscore(
         nodesKey,
         '-inf',
@@ -257,15 +308,37 @@ export class RedisBroker implements Broker {
     );
   }
 
-  private reap(node: string): Promise<number> {
-    return this.client.chatPresenceReap(
-      `${this.opts.prefix}nodes`,
-      this.nodeRoomsKey(node),
-      node,
-      this.opts.prefix,
-      this.channelPrefix,
-      this.opts.nodeId,
-    );
+  /**
+   * Removes a stopped pod's presence entries, one page of its rooms per script, under a lock so
+   * that one pod does it. Returns the number of entries removed (0 when another pod holds the lock).
+   */
+  async reap(node: string): Promise<number> {
+    const lock = `${this.opts.prefix}reap:${node}`;
+    const ttlMs = 30_000;
+    if (node !== this.opts.nodeId) {
+      const got = await this.client.set(lock, this.opts.nodeId, 'PX', ttlMs, 'NX');
+      if (got !== 'OK') return 0;
+    }
+    const rooms = this.nodeRoomsKey(node);
+    let cursor = '0';
+    let removed = 0;
+    let steps = 0;
+    do {
+      const [next, n] = await this.client.chatPresenceReapStep(
+        rooms,
+        node,
+        this.opts.prefix,
+        this.channelPrefix,
+        this.opts.nodeId,
+        cursor,
+        this.opts.reapBatch ?? 50,
+      );
+      cursor = String(next);
+      removed += n;
+      if (++steps % 100 === 0 && node !== this.opts.nodeId) await this.client.pexpire(lock, ttlMs);
+    } while (cursor !== '0');
+    await this.client.multi().del(rooms).zrem(`${this.opts.prefix}nodes`, node).del(lock).exec();
+    return removed;
   }
 
   private async onSubscriberReady(): Promise<void> {
@@ -310,7 +383,7 @@ export class RedisBroker implements Broker {
     return `${this.roomKey(room)}:p`;
   }
   private nodeRoomsKey(node: string): string {
-    return `${this.opts.prefix}node:${node}:rooms`;
+    return `${this.opts.prefix}node:${node}:roomcount`;
   }
   private channel(room: string): string {
     return `${this.channelPrefix}${room}`;

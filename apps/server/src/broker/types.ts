@@ -76,3 +76,12 @@ export interface BrokerOptions {
   maxLen: number;
   idempotencyTtlS: number;
 }
+
+/**
+ * The append may or may not have happened (or happened but is not yet safe): the caller must
+ * answer `outcome_unknown` so the client resends with the same clientMsgId. Thrown, for
+ * example, when REDIS_ACK_REPLICAS replicas did not confirm the write in time.
+ */
+export class OutcomeUnknownError extends Error {
+  override name = 'OutcomeUnknownError';
+}

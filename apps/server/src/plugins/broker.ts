@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin';
-import { Redis } from 'ioredis';
 import { MemoryBroker } from '../broker/memory.js';
 import { RedisBroker } from '../broker/redis.js';
+import { createRedis, redisAddress, redisConfigured } from '../broker/redis-connect.js';
 import type { Broker } from '../broker/types.js';
 import { BrokerHealth } from '../health.js';
 
@@ -19,7 +19,7 @@ export interface BrokerPluginOptions {
 }
 
 /**
- * The message broker: Redis when REDIS_URL is set, else the embedded memory broker. Redis
+ * The message broker: Redis when REDIS_URL or REDIS_SENTINELS is set, else the embedded memory broker. Redis
  * commands fail fast while disconnected (no offline queue) so a send during an outage gets an
  * `unavailable` error at once instead of hanging, and readiness reports the outage.
  */
@@ -28,7 +28,7 @@ export default fp<BrokerPluginOptions>(
     const { config } = app;
     let broker = opts.broker;
     let health: BrokerHealth | undefined;
-    if (!broker && config.REDIS_URL) {
+    if (!broker && redisConfigured(config)) {
       const common = {
         lazyConnect: true,
         enableOfflineQueue: false,
@@ -37,9 +37,9 @@ export default fp<BrokerPluginOptions>(
         connectionName: `chat:${config.NODE_ID}`,
         retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 1000),
       };
-      const client = new Redis(config.REDIS_URL, common);
-      const subscriber = new Redis(config.REDIS_URL, { ...common, commandTimeout: undefined });
-      const where = redisAddress(config.REDIS_URL);
+      const client = createRedis(config, common);
+      const subscriber = createRedis(config, { ...common, commandTimeout: undefined });
+      const where = redisAddress(config);
       let lastError: string | undefined;
       for (const [role, conn] of [
         ['client', client],
@@ -75,6 +75,9 @@ export default fp<BrokerPluginOptions>(
         nodeId: config.NODE_ID,
         maxLen: config.HISTORY_MAXLEN,
         idempotencyTtlS: config.IDEMPOTENCY_TTL_S,
+        roomTtlS: config.ROOM_TTL_S,
+        ackReplicas: config.REDIS_ACK_REPLICAS,
+        ackTimeoutMs: config.REDIS_ACK_TIMEOUT_MS,
         log: app.log,
       });
       const redis = broker;
@@ -103,7 +106,7 @@ export default fp<BrokerPluginOptions>(
     if (active.kind === 'memory') {
       app.log.info(
         { broker: 'memory' },
-        'broker ready: in-memory (history lives in this process and is lost on restart; set REDIS_URL to keep it)',
+        'broker ready: in-memory (history lives in this process and is lost on restart; set REDIS_URL or REDIS_SENTINELS to keep it)',
       );
     } else if (health.state.ok) {
       app.log.info({ broker: active.kind }, 'broker ready');
@@ -121,16 +124,6 @@ export default fp<BrokerPluginOptions>(
   },
   { name: 'broker', dependencies: ['config'] },
 );
-
-/** host:port of a Redis URL, without credentials, for messages. */
-function redisAddress(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.hostname}:${u.port || '6379'}`;
-  } catch {
-    return 'REDIS_URL';
-  }
-}
 
 /** Resolves once `health` is ok, or after `ms`. */
 function settled(health: BrokerHealth, ms: number): Promise<void> {

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin';
-import { Redis } from 'ioredis';
 import { Counter, Gauge } from 'prom-client';
+import { createRedis, redisConfigured } from '../broker/redis-connect.js';
 import { excessSockets, FleetCounts, pickSockets } from '../ws/rebalance.js';
 import { drainSockets } from '../ws/sweeps.js';
 
@@ -17,8 +17,10 @@ export default fp(
   async (app) => {
     const { config, hub, lifecycle } = app;
     if (!config.REBALANCE_ENABLED) return;
-    if (!config.REDIS_URL) {
-      app.log.warn('REBALANCE_ENABLED needs REDIS_URL (one process has nothing to balance): off');
+    if (!redisConfigured(config)) {
+      app.log.warn(
+        'REBALANCE_ENABLED needs Redis (REDIS_URL or REDIS_SENTINELS; one process has nothing to balance): off',
+      );
       return;
     }
     const registers = [app.metrics.registry];
@@ -32,7 +34,7 @@ export default fp(
       help: 'Mean open sockets per pod across the fleet, as this pod last read it',
       registers,
     });
-    const redis = new Redis(config.REDIS_URL, {
+    const redis = createRedis(config, {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,

@@ -1,6 +1,6 @@
 import type { ClientFrameOf, PresenceEntry } from '@chat/protocol';
 import { compareIds } from '@chat/protocol';
-import type { Broker } from '../broker/types.js';
+import { type Broker, OutcomeUnknownError } from '../broker/types.js';
 import type { Metrics } from '../metrics.js';
 import type { Conn } from './connection.js';
 import { frame, joinedFrame, resyncFrame } from './frames.js';
@@ -226,6 +226,7 @@ export class Hub {
  * timed out or lost its connection may have run; one refused before it was sent did not.
  */
 function mayHaveRun(err: unknown): boolean {
+  if (err instanceof OutcomeUnknownError) return true;
   const message = err instanceof Error ? err.message : String(err);
   return /timed? ?out|connection (is )?closed|max retries|ECONNRESET|EPIPE|socket closed/i.test(message);
 }
