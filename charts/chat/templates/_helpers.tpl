@@ -107,11 +107,12 @@ Create the name of the service account to use.
 {{- end }}
 
 {{/*
-Where REDIS_URL comes from: "existingSecret", "secret" (redis.url in the chart Secret),
+Where Redis is: "sentinel" (REDIS_SENTINELS), or where REDIS_URL comes from: "existingSecret", "secret" (redis.url in the chart Secret),
 "embedded" (in-chart demo Redis) or "none" (in-memory broker: one replica only).
 */}}
 {{- define "chat.redisSource" -}}
-{{- if .Values.redis.existingSecret }}existingSecret
+{{- if .Values.redis.sentinels }}sentinel
+{{- else if .Values.redis.existingSecret }}existingSecret
 {{- else if .Values.redis.url }}secret
 {{- else if .Values.redis.embedded.enabled }}embedded
 {{- else }}none

@@ -49,6 +49,10 @@ describe('docker-compose.yml', () => {
   it('Redis keeps an append-only file on a volume and has a health check', () => {
     const redis = compose.services.redis;
     expect(redis?.command?.join(' ')).toContain('--appendonly yes');
+    // What an ack promises (the message survives a Redis crash), and a bound that fails sends
+    // loudly (`unavailable`) instead of evicting history.
+    expect(redis?.command?.join(' ')).toContain('--appendfsync always');
+    expect(redis?.command?.join(' ')).toMatch(/--maxmemory \d+mb --maxmemory-policy noeviction/);
     expect(redis?.volumes?.some((v) => v.endsWith(':/data'))).toBe(true);
   });
 

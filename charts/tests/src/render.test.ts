@@ -220,6 +220,8 @@ describe('numbers', () => {
       'LOG_FORMAT',
       'REDIS_URL',
       'REDIS_PREFIX',
+      'REDIS_SENTINELS',
+      'REDIS_SENTINEL_NAME',
       'TOKEN_ISSUER',
       'TOKEN_AUDIENCE',
       'ALLOWED_ORIGINS',
@@ -230,7 +232,8 @@ describe('numbers', () => {
     ];
     for (const name of names) {
       for (const [key, value] of Object.entries(configOf(rendered(name)))) {
-        if (['DEV_TOKENS', 'REBALANCE_ENABLED'].includes(key)) expect(value, key).toMatch(/^(true|false)$/);
+        if (['DEV_TOKENS', 'REBALANCE_ENABLED', 'REDIS_TLS', 'REDIS_SENTINEL_TLS'].includes(key))
+          expect(value, key).toMatch(/^(true|false)$/);
         // Never "true" (anyone may choose their address): nobody, or a hop count.
         else if (key === 'TRUST_PROXY') expect(value, key).toMatch(/^(false|\d{1,2})$/);
         else if (!strings.includes(key)) expect(value, key).toMatch(/^\d+$/);
