@@ -1,6 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import { CloseCode, decodeClientFrame, SUBPROTOCOL, tokenFromProtocols, WS_PATH } from '@chat/protocol';
 import websocket from '@fastify/websocket';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -10,6 +8,7 @@ import type { VerifiedUser } from '../auth/tokens.js';
 import { Conn, type ConnLimits } from '../ws/connection.js';
 import { frame } from '../ws/frames.js';
 import { Hub } from '../ws/hub.js';
+import { releaseUpgradeResponse, replaceErrorListener } from '../ws/library-internals.js';
 import { originPolicy } from '../ws/origin.js';
 import { ServiceStatus } from '../ws/service-status.js';
 import { SessionLog } from '../ws/session-log.js';
@@ -129,9 +128,7 @@ export default fp(
       // `req` either: it would keep the upgrade request (headers, reply, child logger) alive.
       (socket as ChatSocket)[kConn] = conn;
       socket.on('close', onClose);
-      // @fastify/websocket's own error listener closes over the request and reply; ours replaces it.
-      socket.removeAllListeners('error');
-      socket.on('error', onError);
+      replaceErrorListener(socket, onError);
       socket.on('message', onMessage);
       conn.send(
         frame({
@@ -236,16 +233,6 @@ export default fp(
   },
   { name: 'realtime', dependencies: ['config', 'metrics', 'broker', 'lifecycle', 'auth'] },
 );
-
-/**
- * @fastify/websocket routes the upgrade through a ServerResponse it attaches to the socket and
- * never detaches; with its error listener (replaced above) that kept every socket's upgrade
- * request, reply, headers and child logger alive for the life of the connection.
- */
-function releaseUpgradeResponse(socket: Socket): void {
-  const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-  if (res && typeof res.detachSocket === 'function') res.detachSocket(socket);
-}
 
 function toText(data: RawData): string {
   if (Buffer.isBuffer(data)) return data.toString('utf8');

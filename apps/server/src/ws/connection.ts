@@ -3,6 +3,7 @@ import { CloseCode, type ErrorCode, encodeCloseReason, type Member } from '@chat
 import type { WebSocket } from 'ws';
 import type { VerifiedUser } from '../auth/tokens.js';
 import { errorFrame, framePayload } from './frames.js';
+import { rawSocket } from './library-internals.js';
 import { TokenBucket, WindowCounter } from './rate-limit.js';
 
 export interface ConnLimits {
@@ -60,11 +61,7 @@ export class Conn {
     this.expiresAt = auth.expiresAt;
     this.bucket = new TokenBucket(limits.ratePerS, limits.rateBurst, now);
     this.lastSeen = now;
-    const socket = (ws as unknown as { _socket?: unknown })._socket;
-    this.raw =
-      ws.extensions === '' && typeof (socket as Socket | undefined)?.write === 'function'
-        ? (socket as Socket)
-        : undefined;
+    this.raw = ws.extensions === '' ? rawSocket(ws) : undefined;
   }
 
   get open(): boolean {
@@ -117,6 +114,14 @@ export class Conn {
       void this.whenClosed().then(() => clearTimeout(timer));
     }
     return this.whenClosed();
+  }
+
+  /** Drops a socket that stopped answering: no close handshake (it would not be answered). */
+  terminate(): void {
+    if (this.closing && this.ws.readyState === this.ws.CLOSED) return;
+    this.closing = true;
+    this.limits.onServerClose?.(1006);
+    this.ws.terminate();
   }
 
   /** Resolves when no send of this socket is waiting on storage. */

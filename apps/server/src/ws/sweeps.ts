@@ -7,7 +7,7 @@ export function heartbeat(conns: Iterable<Conn>, now: number, intervalMs: number
   const data = Buffer.from(frame({ type: 'ping', t: now }));
   const deadline = now - 2 * intervalMs - 1000;
   for (const conn of conns) {
-    if (conn.lastSeen < deadline) conn.ws.terminate();
+    if (conn.lastSeen < deadline) conn.terminate();
     else if (conn.expiresAt <= now) void conn.close(CloseCode.Unauthorized, 'token expired');
     else conn.send(data);
   }
