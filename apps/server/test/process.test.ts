@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { freePort } from '@chat/cluster';
 import { fetchToken } from '@chat/cluster/protocol-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SECRET, TestClient } from './harness.js';
@@ -137,6 +138,24 @@ describe('logs', () => {
     );
     expect([...order].sort((a, b) => a - b)).toEqual(order);
     expect(info).toEqual(expect.arrayContaining(['draining', 'drained, exiting']));
+  });
+
+  it('a Redis on a wrong port: a clear error naming it, never "broker ready"', async () => {
+    const port = await freePort();
+    const lines = await session(
+      { TOKEN_SECRET: SECRET, REDIS_URL: `redis://127.0.0.1:${port}` },
+      async (url) => {
+        expect((await fetch(`${url}/readyz`)).status).toBe(503);
+      },
+    );
+    const entries = lines.map((l) => JSON.parse(l) as { level: number; msg: string });
+    const errors = entries.filter((e) => e.level >= 50).map((e) => e.msg);
+    expect(errors).toEqual([
+      `cannot reach Redis at 127.0.0.1:${port} (ECONNREFUSED): serving anyway, but readiness is 503 and clients are told the chat service is degraded until it answers`,
+    ]);
+    expect(entries.some((e) => e.msg.startsWith('broker ready'))).toBe(false);
+    // Retried every second, but the same error is logged once.
+    expect(entries.filter((e) => e.msg === 'redis connection error').length).toBeLessThanOrEqual(2);
   });
 
   it('LOG_FORMAT=pretty: one readable line each, no TOKEN_SECRET warning in development', async () => {

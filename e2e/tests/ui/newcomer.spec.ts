@@ -57,6 +57,24 @@ test.describe('the UI with a cluster', () => {
     await page.context().close();
   });
 
+  test('"Retry now" during a reconnect countdown connects at once', async ({ browser }) => {
+    const page = await openChat(browser, cluster.url, 'Dee');
+    await cluster.scale(0); // no pod at all: every attempt is refused and the backoff grows
+    const countdown = async () =>
+      Number(/Reconnecting in (\d+) s/.exec((await connection(page).textContent()) ?? '')?.[1] ?? 0);
+    await expect.poll(countdown, { timeout: 60_000 }).toBeGreaterThanOrEqual(8);
+    await cluster.scale(1);
+    // Still counting down with seconds to go: the timer alone would not connect in time.
+    await expect.poll(countdown, { timeout: 60_000 }).toBeGreaterThanOrEqual(5);
+    const left = await countdown();
+    const clicked = Date.now();
+    await page.getByRole('button', { name: 'Retry now' }).click();
+    await expect(connection(page)).toHaveText('Connected', { timeout: 3_000 });
+    expect(Date.now() - clicked).toBeLessThan((left - 1) * 1000);
+    await expect(page.getByRole('button', { name: 'Retry now' })).toHaveCount(0);
+    await page.context().close();
+  });
+
   test('joined rooms survive a reload; a new tab is signed in as the same name; focus goes to the composer', async ({
     browser,
   }) => {
