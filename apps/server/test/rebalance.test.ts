@@ -118,7 +118,7 @@ describe('with Redis', () => {
       expect(span).toBeGreaterThan(600);
       // Balanced: a sees mean 6.
       await expect
-        .poll(async () => (await fetch(`${a.url}/metrics`)).text(), { timeout: 5000 })
+        .poll(async () => a.app.metrics.registry.metrics(), { timeout: 5000 })
         .toMatch(/chat_fleet_connections_mean\{node="rb-a"\} 6\n/);
       // Ten more of a's publishes (its expiry score moves on by 100 ms each) must move nothing.
       const probe = redis.client();
@@ -127,7 +127,7 @@ describe('with Redis', () => {
       await expect.poll(expiry, { timeout: 5000 }).toBeGreaterThanOrEqual(from + 1000);
       probe.disconnect();
       expect([a.app.hub.conns.size, b.app.hub.conns.size, closes.length]).toEqual([6, 6, 6]);
-      const metrics = await (await fetch(`${a.url}/metrics`)).text();
+      const metrics = await a.app.metrics.registry.metrics();
       expect(metrics).toMatch(/chat_rebalance_closed_sockets_total\{node="rb-a"\} 6\n/);
       for (const c of [...clients, ...moved]) await c.close();
     });

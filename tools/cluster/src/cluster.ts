@@ -7,6 +7,7 @@ import { Balancer, type BalancerOptions } from './balancer.js';
 import { DIR_PREFIX, reapOrphans, releaseDir, trackDir, writeOwners } from './children.js';
 import { controlHandler } from './control.js';
 import type { ClusterEvents, RollResult } from './events.js';
+import { httpStatus } from './net.js';
 import { type KillResult, Operations } from './operations.js';
 import { type ClusterOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import type { Pod, PodExit, PodInfo } from './pod.js';
@@ -69,6 +70,15 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       const retarget = () => this.prometheus?.setTargets(this.scrapeTargets());
       this.on('pod:start', retarget);
       this.on('pod:exit', retarget);
+      // Where /metrics is (METRICS_PORT or the main port) is known once the pod answers.
+      this.on('pod:ready', (info) => {
+        const pod = this.replicaSet.live.find((p) => p.id === info.id);
+        if (pod && pod.metricsPort === undefined)
+          void findMetricsPort(pod).then((port) => {
+            pod.metricsPort = port;
+            retarget();
+          });
+      });
     }
     trackDir(this.dir, () =>
       [this.redis.pid, this.prometheus?.pid, ...this.replicaSet.live.map((p) => p.pid)].filter(
@@ -286,7 +296,11 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   scrapeTargets(): { address: string; pod: string; namespace: string }[] {
     return this.replicaSet.live
       .filter((p) => p.phase !== 'exited')
-      .map((p) => ({ address: `${p.host}:${p.port}`, pod: p.id, namespace: this.opts.namespace }));
+      .map((p) => ({
+        address: `${p.host}:${p.metricsPort ?? p.port}`,
+        pod: p.id,
+        namespace: this.opts.namespace,
+      }));
   }
 
   private podEnv(): Record<string, string> {
@@ -300,6 +314,13 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       ...this.opts.env,
     };
   }
+}
+
+/** The pod's METRICS_PORT when it serves /metrics there, else its main port. */
+async function findMetricsPort(pod: Pod): Promise<number> {
+  const port = Number(pod.env.METRICS_PORT);
+  if (port && (await httpStatus(port, '/metrics', 1000)) === 200) return port;
+  return pod.port;
 }
 
 /** Starts a cluster (Redis, balancer, pods all ready). Always `await cluster.stop()` when done. */

@@ -64,6 +64,8 @@ export class Pod extends EventEmitter<PodEvents> {
   readonly startedAt = Date.now();
   readyAt: number | undefined;
   exitInfo: PodExit | undefined;
+  /** Where Prometheus scrapes /metrics (set once the pod is ready; the cluster finds it). */
+  metricsPort: number | undefined;
   private proc: ChildProcess | undefined;
   private termAt: number | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
@@ -80,6 +82,11 @@ export class Pod extends EventEmitter<PodEvents> {
     this.exited = new Promise((resolve) => {
       this.resolveExit = resolve;
     });
+  }
+
+  /** The pod's own environment (PORT and NODE_ID are added at spawn). */
+  get env(): Readonly<Record<string, string>> {
+    return this.opts.env;
   }
 
   get pid(): number | undefined {

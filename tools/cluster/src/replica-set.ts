@@ -68,7 +68,8 @@ export class ReplicaSet {
         id,
         port: await freePort(),
         entry: this.opts.serverEntry,
-        env: this.opts.env(),
+        // A server with a separate metrics listener uses it; one without ignores the variable.
+        env: { ...this.opts.env(), METRICS_PORT: String(await freePort()) },
         logFile: join(this.opts.logDir, `${id}.log`),
         probeMs: this.opts.probeMs,
       });

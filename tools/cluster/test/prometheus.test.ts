@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, startCluster } from '../src/index.js';
 import { PROMETHEUS_INSTALL_HINT, prometheusAvailable } from '../src/prometheus.js';
@@ -61,5 +62,31 @@ describe('Prometheus in the local cluster', () => {
     await expect
       .poll(async () => Object.keys(await perPod(cluster)), { timeout: 15_000 })
       .not.toContain(third);
+  });
+});
+
+describe('a pod serving /metrics on its own METRICS_PORT', () => {
+  let cluster: Cluster;
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it('is scraped there (each pod gets its own METRICS_PORT; the main port has no /metrics)', async () => {
+    cluster = await startCluster({
+      pods: 2,
+      prometheus: true,
+      serverEntry: fileURLToPath(new URL('./fixtures/metrics-port-server.mjs', import.meta.url)),
+    });
+    const ports = cluster.podHandles().map((p) => Number(p.env.METRICS_PORT));
+    expect(new Set(ports).size).toBe(2);
+    await expect
+      .poll(() => perPod(cluster), { timeout: 15_000 })
+      .toEqual(Object.fromEntries(cluster.pods().map((p) => [p.id, 42])));
+    expect(
+      cluster
+        .scrapeTargets()
+        .map((t) => Number(t.address.split(':')[1]))
+        .sort(),
+    ).toEqual(ports.sort());
   });
 });
