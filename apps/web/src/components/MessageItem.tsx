@@ -41,7 +41,16 @@ export function PendingItem({ message, author, onRetry, onDiscard }: PendingProp
     >
       <div className="message-meta">
         <span className="message-author">{author}</span>
-        <span className="message-status">{failed ? 'failed' : 'pending'}</span>
+        <span
+          className="message-status"
+          title={
+            failed
+              ? 'The server refused this message'
+              : 'Not stored yet: sent again by itself until the server confirms it'
+          }
+        >
+          {failed ? 'failed' : 'pending'}
+        </span>
       </div>
       <p className="message-text">{message.text}</p>
       {failed && (
