@@ -147,8 +147,11 @@ describe('live delivery heals itself from the stream', () => {
       const pod = rolled[Math.floor(Math.random() * rolled.length)] as RunningApp;
       return { wsUrl: pod.wsUrl, token: pod.token('roamer') };
     };
-    const members = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => new RoamingMember(rooms[i % 2] as string, pick).start()),
+    const members = await within(
+      'members join',
+      Promise.all(
+        Array.from({ length: 20 }, (_, i) => new RoamingMember(rooms[i % 2] as string, pick).start()),
+      ),
     );
     const writers = await Promise.all(
       [...rooms, ...rooms, ...rooms].map(async (room) => {
@@ -159,22 +162,24 @@ describe('live delivery heals itself from the stream', () => {
     );
     let generation = 0;
     const replace = async (old: RunningApp) => {
-      const fresh = await startApp(env(`pod-r${generation++}`));
+      const fresh = await within('start a pod', startApp(env(`pod-r${generation++}`)));
       rolled = [...rolled.filter((p) => p !== old), fresh];
-      await old.close(); // its members get 1001 and move to the other pods
+      // Its members get 1001 and move to the other pods.
+      await within(`close ${old.app.config.NODE_ID}`, old.close(), 20_000);
     };
     for (let round = 0; round < 5; round++) {
       await jitter(100, 300);
-      await replace(rolled[0] as RunningApp);
-      await redis.stop();
+      await within(`round ${round}: replace`, replace(rolled[0] as RunningApp));
+      await within(`round ${round}: redis stop`, redis.stop());
       await jitter(200, 1200);
-      await replace(rolled[0] as RunningApp); // a pod starts while Redis is down
-      await redis.start();
+      // A pod starts while Redis is down.
+      await within(`round ${round}: replace during the outage`, replace(rolled[0] as RunningApp));
+      await within(`round ${round}: redis start`, redis.start());
       await jitter(100, 300);
     }
     await until(async () => (await rolled[0]?.app.inject('/readyz'))?.statusCode === 200, 15_000);
     await jitter(300, 500);
-    await Promise.all(writers.map((w) => w.stop()));
+    await within('writers stop', Promise.all(writers.map((w) => w.stop())));
     const acked = writers.reduce((n, w) => n + w.acked.length, 0);
     expect(acked).toBeGreaterThan(20);
 
@@ -197,8 +202,21 @@ describe('live delivery heals itself from the stream', () => {
     expect(total.lost).toBe(0);
     expect(total.duplicates).toBe(0);
     expect(total.outOfOrder).toBe(0);
-    await Promise.all(members.map((m) => m.stop()));
+    await within('members stop', Promise.all(members.map((m) => m.stop())));
     admin.disconnect();
     pods.splice(1, pods.length - 1, ...rolled);
   }, 180_000);
 });
+
+/** The promise, or a failure naming the step when it takes longer than `ms` (a hang says where). */
+async function within<T>(step: string, p: Promise<T>, ms = 30_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`step "${step}" took more than ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

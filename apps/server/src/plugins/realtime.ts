@@ -27,6 +27,8 @@ type ChatSocket = WebSocket & { [kConn]?: Conn };
 
 /** Seconds a refused client should wait before retrying (sent as Retry-After). */
 const RETRY_AFTER_S = '2';
+/** How long a stopping server lets upgrade requests in flight finish before dropping them. */
+const UPGRADE_GRACE_MS = 2000;
 /** Reconnect delay suggested in the close reason of a drain (the client jitters below it). */
 const DRAIN_RECONNECT_HINT_MS = 1000;
 
@@ -57,15 +59,22 @@ export default fp(
     const sessions = new SessionLog(app.log);
     const originAllowed = originPolicy(config.ALLOWED_ORIGINS);
 
+    let stopping = false;
     await app.register(websocket, {
       // The plugin's default closes every socket with no code (1005 at the client) before our
       // onClose runs; a forced stop must say 1001 and why, so clients resume at once.
       preClose(done) {
+        // Upgrades still in flight finish after this: they are closed 1001 as they arrive
+        // (an open socket would keep the HTTP server, and so the close, waiting for ever).
+        stopping = true;
         for (const conn of hub.conns) void conn.close(CloseCode.GoingAway, 'server stopping');
         // Sockets between the upgrade and the hub (none normally) are closed the same way.
         for (const ws of app.websocketServer.clients)
           if (ws.readyState === ws.OPEN) ws.close(CloseCode.GoingAway, 'server stopping');
         app.websocketServer.close();
+        // An upgrade request still being answered holds an HTTP connection the server's close
+        // waits for (seen under load: the close never finished); past a grace, drop them all.
+        setTimeout(() => app.server.closeAllConnections(), UPGRADE_GRACE_MS).unref();
         done();
       },
       options: {
@@ -96,7 +105,9 @@ export default fp(
     };
 
     const preValidation = async (req: FastifyRequest, reply: FastifyReply) => {
-      if (lifecycle.draining) return refuse(reply, 503, 'draining', 'this pod is shutting down; retry');
+      if (lifecycle.draining || stopping) {
+        return refuse(reply, 503, 'draining', 'this pod is shutting down; retry');
+      }
       if (!originAllowed(req.headers.origin, req.headers.host)) {
         return refuse(reply, 403, 'origin', 'origin not allowed');
       }
@@ -114,6 +125,10 @@ export default fp(
     };
 
     app.get(WS_PATH, { websocket: true, preValidation }, (socket: WebSocket, req: FastifyRequest) => {
+      if (stopping) {
+        socket.close(CloseCode.GoingAway, 'server stopping');
+        return;
+      }
       const auth = req.chatAuth;
       req.chatAuth = undefined;
       releaseUpgradeResponse(req.raw.socket);
