@@ -232,8 +232,8 @@ describe('autoscaling end to end: 2 -> 5 -> 2 pods with the rendered behavior', 
       fleet.members.flatMap((m) => m.acked),
     );
     process.stdout.write(
-      `scale-out: target ${TARGET}/pod, ramp to ${PEAK} clients ${rampMs} ms; 5 pods requested at ${scaledAt} ms, balanced at ${balancedAt} ms ` +
-        `(${balancedAt - scaledAt} ms later), counts ${counts().join('/')}; scale steps ${JSON.stringify(scales)}; ` +
+      `scale-out: target ${TARGET}/pod, ramp to ${PEAK} clients ${rampMs} ms; 5 pods requested ${scaledAt - rampStart - rampMs} ms after the ramp ended, balanced ${balancedAt - rampStart - rampMs} ms after it ` +
+        `(${balancedAt - scaledAt} ms after the scale), counts ${counts().join('/')}; scale steps ${JSON.stringify(scales)}; ` +
         `acked ${report.acked}, lost ${report.lost}, duplicates ${report.duplicates}, failed ${report.failedSends}, ` +
         `reconnects/client ${report.reconnectsPerClient.toFixed(2)} (max ${report.maxReconnects})\n`,
     );
@@ -264,8 +264,8 @@ describe('autoscaling end to end: 2 -> 5 -> 2 pods with the rendered behavior', 
     );
     const down = scales.slice(before);
     process.stdout.write(
-      `scale-in: ${PEAK} -> ${LOW} clients at ${shrunkAt} ms; steps ${JSON.stringify(down)}; 2 pods at ${doneAt} ms ` +
-        `(${doneAt - shrunkAt} ms); retired ${JSON.stringify(retired)}; acked ${report.acked}, lost ${report.lost}, ` +
+      `scale-in: ${PEAK} -> ${LOW} clients; steps at +${JSON.stringify(down.map((d) => `${d.from}->${d.to}@${d.at - shrunkAt}ms`))}; 2 pods ${doneAt - shrunkAt} ms after the drop ` +
+        `retired ${JSON.stringify(retired)}; acked ${report.acked}, lost ${report.lost}, ` +
         `duplicates ${report.duplicates}, reconnects/client ${report.reconnectsPerClient.toFixed(2)}\n`,
     );
     expect(down.map((s) => s.from - s.to)).toEqual([1, 1, 1]);

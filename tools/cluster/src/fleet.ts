@@ -19,6 +19,8 @@ export interface FleetMember {
   closeCodes: number[];
   acked: SendResult[];
   failed: number;
+  /** When its first join completed (epoch ms): what was stored before is not its to receive live. */
+  joinedAt: number;
 }
 
 export interface FleetOptions {
@@ -122,6 +124,7 @@ export class Fleet {
       closeCodes: [],
       acked: [],
       failed: 0,
+      joinedAt: Number.POSITIVE_INFINITY,
     };
     client.on('message', (msg) => m.seen.set(msg.id, (m.seen.get(msg.id) ?? 0) + 1));
     client.on('welcome', (w) => m.nodes.push(w.node));
@@ -130,6 +133,7 @@ export class Fleet {
     });
     client.connect();
     await client.join(room);
+    m.joinedAt = Date.now();
     return m;
   }
 }
@@ -148,7 +152,9 @@ async function tokenWithRetry(baseUrl: string, name: string): Promise<string> {
 
 /**
  * What the members saw against what was acked: `lost` = an acked message a member of its
- * room (present the whole time) never got; `duplicates` = a message handed over twice.
+ * room never got, counting only messages stored after the member had joined (a stream id
+ * starts with its Redis-clock milliseconds; a fresh join shows only the latest page of what
+ * came before); `duplicates` = a message handed over twice.
  */
 export function deliveryReport(members: readonly FleetMember[]) {
   const ackedByRoom = new Map<string, Set<string>>();
@@ -160,7 +166,8 @@ export function deliveryReport(members: readonly FleetMember[]) {
   let lost = 0;
   let duplicates = 0;
   for (const m of members) {
-    for (const id of ackedByRoom.get(m.room) ?? []) if (!m.seen.has(id)) lost++;
+    for (const id of ackedByRoom.get(m.room) ?? [])
+      if (!m.seen.has(id) && Number(id.split('-')[0]) > m.joinedAt) lost++;
     for (const n of m.seen.values()) if (n > 1) duplicates += n - 1;
   }
   const reconnects = members.map((m) => Math.max(0, m.nodes.length - 1));
