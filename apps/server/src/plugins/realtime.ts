@@ -74,7 +74,11 @@ export default fp(
         app.websocketServer.close();
         // An upgrade request still being answered holds an HTTP connection the server's close
         // waits for (seen under load: the close never finished); past a grace, drop them all.
-        setTimeout(() => app.server.closeAllConnections(), UPGRADE_GRACE_MS).unref();
+        // Sockets that did not finish their close handshake by then (ws waits 30 s) go too.
+        setTimeout(() => {
+          for (const ws of app.websocketServer.clients) ws.terminate();
+          app.server.closeAllConnections();
+        }, UPGRADE_GRACE_MS).unref();
         done();
       },
       options: {
