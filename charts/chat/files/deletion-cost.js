@@ -1,4 +1,4 @@
-// Keeps this pod's controller.kubernetes.io/pod-deletion-cost at minus its open WebSockets, so a
+// Keeps this pod's controller.kubernetes.io/pod-deletion-cost at its number of open WebSockets (lower cost is deleted first), so a
 // ReplicaSet scale-down removes (and drains) the emptiest pod first (KEP-2255). Runs in its own
 // container of the server pod with the server image's Node; only this container gets an API token.
 // Env: POD_NAME, POD_NAMESPACE, METRICS_URL, INTERVAL_S, TOKEN_FILE, KUBE_API, METRIC.
@@ -25,7 +25,7 @@ async function tick() {
     const res = await fetch(metricsUrl, { signal: AbortSignal.timeout(5000) });
     const m = line.exec(await res.text());
     if (!m) return;
-    const cost = String(-Math.round(Number(m[1])));
+    const cost = String(Math.round(Number(m[1])));
     if (cost === last) return;
     const patch = await fetch(`${api}/api/v1/namespaces/${namespace}/pods/${pod}`, {
       method: 'PATCH',

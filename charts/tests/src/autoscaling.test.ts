@@ -160,7 +160,7 @@ describe('pod-deletion-cost: a scale-down drains the emptiest pod first', () => 
     stub = undefined;
   });
 
-  it('the rendered updater script patches its pod with minus the open connections', async () => {
+  it('the rendered updater script patches its pod with its open connections (the emptiest has the lowest cost)', async () => {
     const script = ofKind<IConfigMap>(docs, 'ConfigMap').find((c) => c.data?.['updater.js'])?.data?.[
       'updater.js'
     ];
@@ -217,7 +217,7 @@ describe('pod-deletion-cost: a scale-down drains the emptiest pod first', () => 
       url: '/api/v1/namespaces/chat/pods/rel-chat-abc-xyz',
       auth: 'Bearer test-token',
       type: 'application/merge-patch+json',
-      body: { metadata: { annotations: { 'controller.kubernetes.io/pod-deletion-cost': '-42' } } },
+      body: { metadata: { annotations: { 'controller.kubernetes.io/pod-deletion-cost': '42' } } },
     });
     // Unchanged count: no new patch; a changed count: patched again.
     const second = nextPatch();
@@ -225,7 +225,7 @@ describe('pod-deletion-cost: a scale-down drains the emptiest pod first', () => 
     await second;
     expect(patches).toHaveLength(2);
     expect(patches[1]?.body).toEqual({
-      metadata: { annotations: { 'controller.kubernetes.io/pod-deletion-cost': '-7' } },
+      metadata: { annotations: { 'controller.kubernetes.io/pod-deletion-cost': '7' } },
     });
   });
 });
