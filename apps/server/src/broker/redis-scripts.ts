@@ -14,10 +14,11 @@ import type { Result } from 'ioredis';
  * Publishes `m<US>id<US>prev<US>node<US>body`, where `prev` is the entry just before this one in
  * the stream ('0-0' for the first): the chain that lets a pod prove it missed nothing.
  *
- * Bounded by design: the stream is trimmed exactly to maxlen here (at most 100 entries per
- * call), and the clientMsgId of every trimmed entry (its `k` field) leaves the hash with it,
- * so a room holds at most maxlen ids; both keys expire after the room ttl without a message.
- * A remembered id older than the idempotency window (its stream id is its time) counts as new.
+ * Bounded by design: the stream is trimmed like `MAXLEN ~` (whole internal nodes, so no
+ * half-empty nodes stay allocated), and the clientMsgId of every trimmed entry (its `k` field)
+ * leaves the hash with it, so a room remembers at most its history's ids; both keys expire
+ * after the room ttl without a message. A remembered id older than the idempotency window
+ * (its stream id is its time) counts as new.
  */
 export const APPEND = `
 local stored = redis.call('HGET', KEYS[2], ARGV[6])
@@ -32,11 +33,15 @@ local prev = '0-0'
 if last[1] then prev = last[1][1] end
 local id = redis.call('XADD', KEYS[1], '*', 'b', ARGV[1], 'k', ARGV[6])
 redis.call('HSET', KEYS[2], ARGV[6], id)
-local len = redis.call('XLEN', KEYS[1])
-local over = len - tonumber(ARGV[2])
-if over > 0 then
-  if over > 100 then over = 100 end
-  for _, e in ipairs(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', over)) do
+local over = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[2])
+if over >= 100 then
+  -- Enough for a whole node: read the candidates, trim, and forget the ids that went.
+  if over > 1000 then over = 1000 end
+  local old = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', over)
+  redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[2])
+  local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1][1]
+  for _, e in ipairs(old) do
+    if e[1] == first then break end
     local f = e[2]
     for i = 1, #f, 2 do
       if f[i] == 'k' and redis.call('HGET', KEYS[2], f[i + 1]) == e[1] then
@@ -44,7 +49,6 @@ if over > 0 then
       end
     end
   end
-  redis.call('XTRIM', KEYS[1], 'MAXLEN', len - over)
 end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
