@@ -118,7 +118,13 @@ describe('bounded Redis memory', () => {
     await admin.flushall();
   });
 
-  it('50,000 rooms and 100,000 messages with joins and leaves: back to the start once the TTLs pass, no command over 50 ms', async () => {
+  // SLOWLOG times are wall-clock: on a shared, overloaded machine a preempted Redis logs even a
+  // single HDEL at 10-100 ms. One retry tells such a stall (random) from a command that blocks
+  // by design (it would block again, like the old one-script reap at 1.09 s).
+  it('50,000 rooms and 100,000 messages with joins and leaves: back to the start once the TTLs pass, no command over 50 ms', {
+    retry: 1,
+    timeout: 120_000,
+  }, async () => {
     const nodeId = 'churner';
     const b = await broker({ nodeId });
     // Warm up (scripts loaded, heartbeat keys written), then take the baseline once it expired.
@@ -157,7 +163,7 @@ describe('bounded Redis memory', () => {
         `used_memory ${startMem} -> ${peakMem} -> ${endMem} B; SLOWLOG over 5 ms: ${slow.length} (longest ${(longest / 1000).toFixed(1)} ms${slow[0] ? `, ${slow[0].cmd}` : ''})`,
     );
     expect(slow.filter((s) => s.us > 50_000)).toEqual([]);
-  }, 120_000);
+  });
 
   it("reaps a crashed pod's presence in 20,000 rooms in small steps (no command over 50 ms), and its keys go with it", async () => {
     // The crashed pod: it joined every room, then went silent (no heartbeat, no goodbye).
