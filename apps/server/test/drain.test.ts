@@ -63,10 +63,11 @@ describe('drain', () => {
     sender.send({ type: 'send', room: 'drain', clientMsgId: cm, text: 'in flight' });
     await expect.poll(() => broker.entered).toBe(1);
 
+    /** When each socket other than the held sender was closed. */
     const closedAt: number[] = [];
     const closes = clients.map((c) =>
       c.closed.then((r) => {
-        closedAt.push(performance.now());
+        if (c !== sender) closedAt.push(performance.now());
         return r;
       }),
     );
@@ -89,9 +90,10 @@ describe('drain', () => {
       expect(r.code).toBe(1012);
       expect(r.reason).toMatch(/retry=\d+/);
     }
-    // 20 sockets at 50/s: spread over ~400 ms, not all at once.
+    // 20 sockets at 50/s: batches due over ~400 ms, not all at once (a burst spreads < 20 ms;
+    // the bound leaves room for timers that fire late on a loaded machine).
     const spread = Math.max(...closedAt) - Math.min(...closedAt);
-    expect(spread).toBeGreaterThan(200);
+    expect(spread).toBeGreaterThan(100);
     const metrics = (await s.app.inject('/metrics')).body;
     expect(metrics).toMatch(/chat_drain_closed_sockets_total\{node="[^"]+"\} 20/);
     expect(metrics).toMatch(/chat_drain_duration_seconds_count\{node="[^"]+"\} 1/);

@@ -1,12 +1,9 @@
 import { compareIds, type PresenceEntry, ZERO_ID } from '@chat/protocol';
 import type { Broker, PresenceDelta } from '../broker/types.js';
 import type { Conn } from './connection.js';
-import { frame, framePayload, msgFrame, resyncFrame, textFrame } from './frames.js';
-
-export interface BufferedFrame {
-  id: string;
-  data: Buffer;
-}
+import { msgFrame, resyncFrame, textFrame } from './frames.js';
+import { type BufferedFrame, RoomMembers } from './room-members.js';
+import { RoomPresence } from './room-presence.js';
 
 /** Why a room re-read history: the chain broke, the tail moved without us, or the subscriber came back. */
 export type HealReason = 'gap' | 'tail' | 'resubscribed';
@@ -28,20 +25,12 @@ export interface RoomContext {
 
 /** Live messages waiting while the room opens or heals; past this, history is read instead. */
 const MAX_PENDING = 10_000;
-const PRESENCE_FLUSH_MS = 50;
 const HEAL_RETRY_MS = 1000;
 
 interface Live {
   id: string;
   prev: string;
   body: string;
-}
-
-/** A fanned-out message waiting for the end of this event-loop turn. */
-interface Outgoing {
-  id: string;
-  /** The complete WebSocket frame (textFrame), built once per pod. */
-  frame: Buffer;
 }
 
 /**
@@ -56,16 +45,8 @@ interface Outgoing {
  * turn go to each socket as one write.
  */
 export class Room {
-  /** Sockets receiving live messages. */
-  private readonly live = new Set<Conn>();
-  /** Sockets whose history is being read: live messages queue here until the replay is sent. */
-  private readonly joining = new Map<Conn, BufferedFrame[]>();
-  private readonly presence = new Map<string, PresenceEntry>();
-  /** Set while the initial presence list is read: deltas that removed someone meanwhile. */
-  private removedDuringInit: Set<string> | undefined = new Set();
-  private presenceTimer: NodeJS.Timeout | undefined;
-  private readonly pendingJoin = new Map<string, PresenceEntry>();
-  private readonly pendingLeave = new Set<string>();
+  private readonly sockets = new RoomMembers();
+  private readonly presence: RoomPresence;
 
   /** Last id handed to sockets (or the stream's tail when the room opened); undefined while opening. */
   private head: string | undefined;
@@ -78,21 +59,19 @@ export class Room {
   private ready: Promise<void> = Promise.resolve();
   private disposed = false;
 
-  private outgoing: Outgoing[] | undefined;
-  /**
-   * Sockets that went live with a replay read ahead of this pod's live stream: the history
-   * read (command connection) can answer before the subscriber connection hands over the same
-   * messages, so live messages up to the id already sent are skipped for them.
-   */
-  private floors: Map<Conn, string> | undefined;
-
   constructor(
     readonly name: string,
     private readonly ctx: RoomContext,
-  ) {}
+  ) {
+    this.presence = new RoomPresence(
+      name,
+      (data) => this.sockets.sendLive(data),
+      (n) => ctx.framesOut(n),
+    );
+  }
 
   get size(): number {
-    return this.live.size + this.joining.size;
+    return this.sockets.size;
   }
 
   /** Subscribes, then takes the stream's tail as the starting point of live delivery. */
@@ -102,9 +81,7 @@ export class Room {
       await broker.subscribe(this.name);
       // Subscribed first: whatever is stored after these reads arrives live, chained to them.
       const [last, list] = await Promise.all([broker.lastId(this.name), broker.presenceList(this.name)]);
-      for (const p of list)
-        if (!this.removedDuringInit?.has(p.key) && !this.presence.has(p.key)) this.presence.set(p.key, p);
-      this.removedDuringInit = undefined;
+      this.presence.initialize(list);
       this.head = last;
       this.replayPending();
       if (this.healAgain) void this.heal('gap');
@@ -225,15 +202,10 @@ export class Room {
   private async resync(reason: 'trimmed' | 'unknown_id'): Promise<void> {
     const page = await this.ctx.broker.latest(this.name, this.ctx.historyPage);
     if (this.disposed) return;
-    this.ctx.framesOut(this.flush());
     const lastId = page.at(-1)?.id ?? ZERO_ID;
-    const data = Buffer.from(resyncFrame(this.name, reason, page, [...this.presence.values()]));
-    let sent = 0;
-    for (const conn of this.live) if (conn.send(data)) sent++;
-    for (const buffer of this.joining.values()) buffer.push({ id: lastId, data });
-    this.ctx.framesOut(sent);
+    const data = Buffer.from(resyncFrame(this.name, reason, page, this.presence.members()));
+    this.ctx.framesOut(this.sockets.restart(lastId, data));
     this.ctx.resynced(reason);
-    this.floors = undefined;
     this.head = lastId;
   }
 
@@ -241,135 +213,54 @@ export class Room {
   private deliver(id: string, body: string): void {
     const data = textFrame(msgFrame(id, this.head ?? ZERO_ID, body));
     this.head = id;
-    if (this.joining.size > 0) {
-      const payload = framePayload(data);
-      for (const buffer of this.joining.values()) buffer.push({ id, data: payload });
-    }
-    if (this.outgoing) this.outgoing.push({ id, frame: data });
-    else {
-      this.outgoing = [{ id, frame: data }];
-      this.ctx.scheduleFlush(this);
-    }
+    if (this.sockets.queue(id, data)) this.ctx.scheduleFlush(this);
     this.ctx.delivered(id);
   }
 
-  /** Writes the waiting messages to the live sockets, one write per socket. Returns frames sent. */
+  /** Writes this turn's messages to the live sockets. Returns frames sent. */
   flush(): number {
-    const queue = this.outgoing;
-    if (!queue) return 0;
-    this.outgoing = undefined;
-    const frames = queue.map((m) => m.frame);
-    const data = frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames);
-    let sent = 0;
-    for (const conn of this.live) {
-      const floor = this.floors?.get(conn);
-      if (floor === undefined) {
-        if (conn.sendFrames(data, frames)) sent += frames.length;
-        continue;
-      }
-      // Went live with a replay ahead of this pod's live stream: skip what it already has.
-      for (const m of queue) {
-        const c = compareIds(m.id, floor);
-        if (c >= 0) this.floors?.delete(conn); // ids only grow: later ones are all new to it
-        if (c > 0 && conn.sendFrames(m.frame, [m.frame])) sent++;
-      }
-    }
-    return sent;
+    return this.sockets.flush();
   }
 
   // ---- members --------------------------------------------------------------------------
 
-  /** A socket starts joining: live messages are kept for it until its replay is sent. */
   beginJoin(conn: Conn): BufferedFrame[] {
-    const buffer: BufferedFrame[] = [];
-    this.joining.set(conn, buffer);
-    return buffer;
+    return this.sockets.beginJoin(conn);
   }
 
-  /** False when the socket left, or rejoined, while its history was being read. */
   stillJoining(conn: Conn, buffer: BufferedFrame[]): boolean {
-    return this.joining.get(conn) === buffer;
+    return this.sockets.stillJoining(conn, buffer);
   }
 
-  /**
-   * A joining socket has been sent its replay up to `lastSent`: flush what live sockets are
-   * owed first (the joiner has those in its buffer), then make it live.
-   */
+  /** The socket's replay was sent up to `lastSent`: it receives live messages from now on. */
   goLive(conn: Conn, lastSent: string | undefined): number {
-    this.joining.delete(conn);
-    const sent = this.flush();
-    if (lastSent !== undefined && (this.head === undefined || compareIds(lastSent, this.head) > 0)) {
-      this.floors ??= new Map();
-      this.floors.set(conn, lastSent);
-    }
-    this.live.add(conn);
-    return sent;
+    return this.sockets.goLive(conn, lastSent, this.head);
   }
 
   /** Removes a socket; true when it was live (its presence entry must go). */
   remove(conn: Conn): boolean {
-    this.joining.delete(conn);
-    this.floors?.delete(conn);
-    return this.live.delete(conn);
+    return this.sockets.remove(conn);
   }
 
   // ---- presence -------------------------------------------------------------------------
 
   /** Everyone here, as this pod knows it. */
   members(): PresenceEntry[] {
-    return [...this.presence.values()];
+    return this.presence.members();
   }
 
-  /** Applies a presence change; changes within PRESENCE_FLUSH_MS go out as one frame. */
   applyPresence(delta: PresenceDelta): void {
-    if (this.disposed) return;
-    if ('join' in delta) {
-      this.presence.set(delta.join.key, delta.join);
-      this.pendingLeave.delete(delta.join.key);
-      this.pendingJoin.set(delta.join.key, delta.join);
-    } else {
-      this.presence.delete(delta.leave);
-      this.removedDuringInit?.add(delta.leave);
-      this.pendingJoin.delete(delta.leave);
-      this.pendingLeave.add(delta.leave);
-    }
-    this.presenceTimer ??= setTimeout(() => this.ctx.framesOut(this.flushPresence()), PRESENCE_FLUSH_MS);
+    if (!this.disposed) this.presence.apply(delta);
   }
 
-  /** Presence changes may have been missed too: diff against the stored list. */
   private async refreshPresence(): Promise<void> {
-    const list = await this.ctx.broker.presenceList(this.name);
-    const seen = new Set<string>();
-    for (const p of list) {
-      seen.add(p.key);
-      if (!this.presence.has(p.key)) this.applyPresence({ join: p });
-    }
-    for (const key of [...this.presence.keys()]) if (!seen.has(key)) this.applyPresence({ leave: key });
-  }
-
-  private flushPresence(): number {
-    this.presenceTimer = undefined;
-    if (this.pendingJoin.size === 0 && this.pendingLeave.size === 0) return 0;
-    const data = Buffer.from(
-      frame({
-        type: 'presence',
-        room: this.name,
-        join: [...this.pendingJoin.values()],
-        leave: [...this.pendingLeave],
-      }),
-    );
-    this.pendingJoin.clear();
-    this.pendingLeave.clear();
-    let sent = 0;
-    for (const conn of this.live) if (conn.send(data)) sent++;
-    return sent;
+    this.presence.reconcile(await this.ctx.broker.presenceList(this.name));
   }
 
   dispose(): void {
     this.disposed = true;
-    if (this.presenceTimer) clearTimeout(this.presenceTimer);
-    this.outgoing = undefined;
-    this.floors = undefined;
+    this.presence.dispose();
+    this.sockets.clear();
     this.pending = [];
   }
 }
