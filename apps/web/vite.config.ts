@@ -18,6 +18,8 @@ export default defineConfig(({ mode }) => {
     plugins: [react()],
     server: { proxy },
     preview: { proxy },
-    build: { outDir: 'dist', emptyOutDir: true, sourcemap: true },
+    // No source maps in a production build: the server would serve them to anyone (1.5 MB of
+    // the app's source). `vite build --mode development` makes them for debugging.
+    build: { outDir: 'dist', emptyOutDir: true, sourcemap: mode !== 'production' },
   };
 });

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { MAX_TEXT_CHARS } from '@chat/protocol';
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { SecuritySettings, TRUST_PROXY_PATTERN } from './config-security.js';
 
 /**
  * Every setting of the server, read from the environment and validated once at boot. The
@@ -84,12 +85,20 @@ export const ConfigSchema = Type.Object({
   TOKEN_ISSUER: Type.String({ default: 'realtime-chat', description: 'iss claim issued and required' }),
   TOKEN_AUDIENCE: Type.String({ default: 'chat', description: 'aud claim issued and required' }),
   TOKEN_TTL_S: Int({ default: 3600, minimum: 60, description: 'Lifetime of dev tokens in seconds' }),
-  DEV_TOKENS: Bool(true, 'Serve POST /api/token, which signs a token for any display name (demo auth)'),
+  DEV_TOKENS: Bool(
+    true,
+    'Serve POST /api/token, which signs a token for any display name (demo auth); default false when NODE_ENV=production',
+  ),
   ALLOWED_ORIGINS: Type.String({
     default: '',
     description: 'Comma-separated Origin allow-list for upgrades; empty = same origin only; * = any',
   }),
-  TRUST_PROXY: Bool(false, 'Trust X-Forwarded-* headers (behind a load balancer or mesh)'),
+  TRUST_PROXY: Type.String({
+    default: 'false',
+    pattern: TRUST_PROXY_PATTERN,
+    description:
+      'Whose X-Forwarded-* headers to believe: false (nobody), a hop count, a list of proxy IPs/CIDRs, or true (anyone: unsafe)',
+  }),
   MAX_CONNECTIONS: Int({ default: 10000, minimum: 1, description: 'Open sockets per pod before 503' }),
   MAX_PAYLOAD_BYTES: Int({
     default: 16384,
@@ -187,6 +196,7 @@ export const ConfigSchema = Type.Object({
     description: 'Reconnect delay suggested in the close reason of a rebalanced socket',
   }),
   WEB_ROOT: Type.String({ default: '', description: 'Directory of the built web app; empty = auto-detect' }),
+  ...SecuritySettings,
 });
 export type Config = Static<typeof ConfigSchema>;
 export type ConfigKey = keyof Config;
@@ -223,6 +233,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (!config.TOKEN_SECRET && config.NODE_ENV === 'production') {
     throw new ConfigError('invalid configuration:\n  TOKEN_SECRET: required when NODE_ENV=production');
+  }
+  if (!env.DEV_TOKENS && config.NODE_ENV === 'production') config.DEV_TOKENS = false;
+  if (config.AUTH_JWKS_URL && (!config.AUTH_JWKS_ISSUER || !config.AUTH_JWKS_AUDIENCE)) {
+    throw new ConfigError(
+      'invalid configuration:\n  AUTH_JWKS_ISSUER, AUTH_JWKS_AUDIENCE: required with AUTH_JWKS_URL',
+    );
   }
   if (config.SHUTDOWN_TIMEOUT_MS <= config.DRAIN_WINDOW_MS) {
     throw new ConfigError(

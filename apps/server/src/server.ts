@@ -1,6 +1,7 @@
 import Fastify from 'fastify';
 import app from './app.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
+import { trustProxyOption } from './config-security.js';
 import { loggerOptions } from './logging.js';
 
 /**
@@ -27,12 +28,12 @@ async function main(): Promise<void> {
 
   const fastify = Fastify({
     ...loggerOptions(config),
-    trustProxy: config.TRUST_PROXY,
+    trustProxy: trustProxyOption(config.TRUST_PROXY),
     // Upgraded sockets are closed by the drain; plain keep-alive ones must not hold close().
     forceCloseConnections: 'idle',
     return503OnClosing: true,
   });
-  await fastify.register(app, { config, defaultMetrics: true });
+  await fastify.register(app, { config, defaultMetrics: true, metricsListener: true });
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -70,6 +71,15 @@ async function main(): Promise<void> {
     const line = listenError(err, config);
     if (!line) throw err;
     process.stderr.write(`${line}\n`);
+    process.exit(1);
+  }
+  try {
+    await fastify.listenMetrics();
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'in use' : String(err);
+    process.stderr.write(
+      `chat: cannot serve metrics on port ${config.METRICS_PORT} (METRICS_PORT=${config.METRICS_PORT}): ${why}; set METRICS_PORT to a free port\n`,
+    );
     process.exit(1);
   }
   const shown = address.replace('0.0.0.0', 'localhost').replace('[::]', 'localhost');

@@ -94,7 +94,7 @@ describe('drain', () => {
     // the bound leaves room for timers that fire late on a loaded machine).
     const spread = Math.max(...closedAt) - Math.min(...closedAt);
     expect(spread).toBeGreaterThan(100);
-    const metrics = (await s.app.inject('/metrics')).body;
+    const metrics = await s.app.metrics.registry.metrics();
     expect(metrics).toMatch(/chat_drain_closed_sockets_total\{node="[^"]+"\} 20/);
     expect(metrics).toMatch(/chat_drain_duration_seconds_count\{node="[^"]+"\} 1/);
   });
@@ -104,7 +104,14 @@ describe('the server process', () => {
   it('prints its URL, drains on SIGTERM and exits 0', async () => {
     const proc = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
       cwd: new URL('..', import.meta.url),
-      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', TOKEN_SECRET: SECRET, NODE_ID: 'proc-test' },
+      env: {
+        ...process.env,
+        PORT: '0',
+        METRICS_PORT: '0',
+        HOST: '127.0.0.1',
+        TOKEN_SECRET: SECRET,
+        NODE_ID: 'proc-test',
+      },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     try {

@@ -128,6 +128,9 @@ describe('fuzz: malformed frames against a running server', () => {
       USER_RATE_LIMIT_BURST: '1000000',
       MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD),
       MAX_TEXT_CHARS: '2000',
+      // This test checks the answer to each malformed frame; the close after repeated ones is
+      // tested in security.test.ts.
+      PROTOCOL_ERROR_CLOSE_AFTER: '1000000',
     });
   });
   afterAll(async () => {

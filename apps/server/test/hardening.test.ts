@@ -67,8 +67,7 @@ describe('slow consumer', () => {
 
     /** The server has sent its close frame when the slow socket's peer half is being closed. */
     async function isServerDone(c: TestClient): Promise<boolean> {
-      const res = await fetch(`${srv.url}/metrics`);
-      const body = await res.text();
+      const body = await srv.metrics();
       return /chat_server_closes_total\{code="1013"/.test(body) || c.ws.readyState !== c.ws.OPEN;
     }
   });
@@ -239,24 +238,9 @@ describe('HTTP hardening', () => {
       payload: { name: 'x', admin: true },
     });
     expect(extra.statusCode).toBe(400);
-    const ok = await srv.app.inject({
-      method: 'POST',
-      url: '/api/token',
-      payload: { name: ' <b>Ada</b>\u0007 ' },
-    });
+    const ok = await srv.app.inject({ method: 'POST', url: '/api/token', payload: { name: ' <b>Ada</b> ' } });
     expect(ok.json()).toMatchObject({ user: { name: '<b>Ada</b>' } });
-    const id = (ok.json() as { user: { id: string } }).user.id;
-    const refreshed = await srv.app.inject({
-      method: 'POST',
-      url: '/api/token',
-      payload: { name: 'Ada', id },
-    });
-    expect(refreshed.json()).toMatchObject({ user: { id, name: 'Ada' } });
-    const forged = await srv.app.inject({
-      method: 'POST',
-      url: '/api/token',
-      payload: { name: 'x', id: 'admin' },
-    });
-    expect(forged.statusCode).toBe(400);
+    const bell = await srv.app.inject({ method: 'POST', url: '/api/token', payload: { name: 'Ada\u0007' } });
+    expect(bell.statusCode).toBe(400);
   });
 });

@@ -31,6 +31,9 @@ export async function startApp(
     LOG_LEVEL: 'silent',
     HEARTBEAT_MS: '60000',
     ALLOWED_ORIGINS: 'http://allowed.example',
+    // Every test client comes from 127.0.0.1: the per-IP limits are tested where they are set.
+    DEV_TOKEN_RATE_PER_MIN: '1000000',
+    MAX_CONNECTIONS_PER_IP: '0',
     ...env,
   });
   const fastify = Fastify({ logger: { level: config.LOG_LEVEL } });
@@ -54,6 +57,8 @@ export interface ServerProcess {
   url: string;
   wsUrl: string;
   token(name?: string): Promise<string>;
+  /** The text of the server's /metrics (on its metrics listener). */
+  metrics(): Promise<string>;
   /** Resident memory of the server process, from its own /metrics. */
   rss(): Promise<number>;
   alive(): boolean;
@@ -69,14 +74,27 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
   const { createInterface } = await import('node:readline');
   const proc = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
     cwd: new URL('..', import.meta.url),
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', TOKEN_SECRET: SECRET, ...env, LOG_LEVEL: 'info' },
+    env: {
+      ...process.env,
+      PORT: '0',
+      METRICS_PORT: '0',
+      HOST: '127.0.0.1',
+      TOKEN_SECRET: SECRET,
+      DEV_TOKEN_RATE_PER_MIN: '1000000',
+      MAX_CONNECTIONS_PER_IP: '0',
+      ...env,
+      LOG_LEVEL: 'info',
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   let url = '';
+  let metricsUrl = '';
   // Never leave a child behind: kill it if it does not come up in time.
   const startTimer = setTimeout(() => proc.kill('SIGKILL'), 20_000);
   for await (const line of createInterface({ input: proc.stdout })) {
+    const metricsLine = /metrics at (http:\/\/[^"\s]+)/.exec(line);
+    if (metricsLine?.[1]) metricsUrl = metricsLine[1];
     const m = /chat ready at (http:\/\/[^"\s]+)/.exec(line);
     if (m?.[1]) {
       url = m[1];
@@ -93,8 +111,9 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
     url,
     wsUrl: `${url.replace('http', 'ws')}/ws`,
     token: (name = 'tester') => fetchToken(url, name),
+    metrics: async () => (await fetch(metricsUrl)).text(),
     async rss() {
-      const text = await (await fetch(`${url}/metrics`)).text();
+      const text = await (await fetch(metricsUrl)).text();
       const m = /^process_resident_memory_bytes(?:\{[^}]*\})? (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(text);
       if (!m?.[1]) throw new Error('no process_resident_memory_bytes in /metrics');
       return Number(m[1]);

@@ -34,7 +34,7 @@ describe('live delivery heals itself from the stream', () => {
   const metricSum = async (name: string, running: RunningApp[]) => {
     let total = 0;
     for (const pod of running)
-      for (const line of (await pod.app.inject('/metrics')).body.split('\n'))
+      for (const line of (await pod.app.metrics.registry.metrics()).split('\n'))
         if (line.startsWith(`${name}{`)) total += Number(line.slice(line.lastIndexOf(' ') + 1));
     return total;
   };

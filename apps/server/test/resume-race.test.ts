@@ -98,7 +98,7 @@ describe('resume while live delivery lags behind history', () => {
 });
 
 async function counter(srv: RunningApp, prefix: string): Promise<number> {
-  const text = (await srv.app.inject('/metrics')).body;
+  const text = await srv.app.metrics.registry.metrics();
   const line = text.split('\n').find((l) => l.startsWith(prefix));
   return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
 }

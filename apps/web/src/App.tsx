@@ -17,7 +17,8 @@ export function App() {
   useEffect(() => {
     if (!remembered) return;
     const abort = new AbortController();
-    requestToken(remembered.name, { id: remembered.userId, signal: abort.signal }).then(
+    // The browser key (lib/token.ts) makes the server derive the remembered user id again.
+    requestToken(remembered.name, { signal: abort.signal }).then(
       (token) => setSession(new TokenSession(remembered.name, token, remembered.userId)),
       (err: unknown) => {
         if (!abort.signal.aborted) setAutoError(err instanceof Error ? err.message : String(err));

@@ -59,7 +59,7 @@ export const CLOSE_CODES: readonly CloseCodeInfo[] = [
   {
     code: 1008,
     name: 'PolicyViolation',
-    meaning: 'policy violation (forbidden origin)',
+    meaning: 'policy violation: repeated invalid frames, too many fragments in one message',
     action: 'stay-closed',
   },
   {
@@ -88,7 +88,12 @@ export const CLOSE_CODES: readonly CloseCodeInfo[] = [
     action: 'refresh-token',
   },
   { code: 4403, name: 'Forbidden', meaning: 'forbidden origin or room', action: 'stay-closed' },
-  { code: 4429, name: 'RateLimited', meaning: 'rate limited', action: 'reconnect-after-hint' },
+  {
+    code: 4429,
+    name: 'RateLimited',
+    meaning: 'rate limited: frames kept coming after being refused, or too many sockets',
+    action: 'reconnect-after-hint',
+  },
 ];
 
 const BY_CODE = new Map(CLOSE_CODES.map((c) => [c.code, c]));

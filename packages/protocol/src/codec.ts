@@ -11,6 +11,7 @@ import {
   LeftFrame,
   MsgFrame,
   PresenceFrame,
+  RefreshedFrame,
   ResyncFrame,
   type ServerFrame,
   type ServerFrameType,
@@ -84,6 +85,7 @@ const SERVER_FRAME_SCHEMAS: Record<ServerFrameType, TSchema> = {
   presence: PresenceFrame,
   ping: ServerPingFrame,
   pong: ServerPongFrame,
+  refreshed: RefreshedFrame,
   error: ErrorFrame,
   status: StatusFrame,
 };

@@ -62,8 +62,26 @@ export const SendFrame = Type.Object(
 );
 export const ClientPingFrame = Type.Object({ type: Type.Literal('ping'), t: Heartbeat }, strict);
 export const ClientPongFrame = Type.Object({ type: Type.Literal('pong'), t: Heartbeat }, strict);
+/** Longest token accepted in a `refresh` frame (identity-provider JWTs run to a few KiB). */
+export const MAX_TOKEN_CHARS = 8192;
+/**
+ * In-band token refresh: a new token for the same user. The server answers `refreshed` and moves
+ * the socket's expiry, or `error {code: "bad_token"}` and keeps the old expiry (the socket is
+ * closed 4401 when that passes).
+ */
+export const RefreshFrame = Type.Object(
+  { type: Type.Literal('refresh'), token: Type.String({ minLength: 1, maxLength: MAX_TOKEN_CHARS }) },
+  strict,
+);
 
-export const ClientFrame = Type.Union([JoinFrame, LeaveFrame, SendFrame, ClientPingFrame, ClientPongFrame]);
+export const ClientFrame = Type.Union([
+  JoinFrame,
+  LeaveFrame,
+  SendFrame,
+  ClientPingFrame,
+  ClientPongFrame,
+  RefreshFrame,
+]);
 export type ClientFrame = Static<typeof ClientFrame>;
 export type ClientFrameType = ClientFrame['type'];
 export const CLIENT_FRAME_SCHEMAS: Record<ClientFrameType, TSchema> = {
@@ -72,6 +90,7 @@ export const CLIENT_FRAME_SCHEMAS: Record<ClientFrameType, TSchema> = {
   send: SendFrame,
   ping: ClientPingFrame,
   pong: ClientPongFrame,
+  refresh: RefreshFrame,
 };
 
 // ---- server -> client --------------------------------------------------------------------
@@ -97,6 +116,17 @@ export const WelcomeFrame = Type.Object({
       messagesBurst: Type.Integer({ minimum: 1 }),
     }),
   ),
+  /**
+   * Milliseconds until the token of this socket expires (relative, so clocks need not agree).
+   * The client sends `refresh` with a new token before then, or the socket is closed 4401.
+   */
+  expiresInMs: Type.Optional(Type.Integer({ minimum: 0 })),
+});
+
+/** The answer to `refresh`: the socket now lives until the new token expires. */
+export const RefreshedFrame = Type.Object({
+  type: Type.Literal('refreshed'),
+  expiresInMs: Type.Integer({ minimum: 0 }),
 });
 
 export const JoinedFrame = Type.Object({
@@ -166,6 +196,7 @@ export const ERROR_CODES = [
   'unavailable',
   /** A send whose append did not answer: it may or may not be stored. Resend with the same clientMsgId. */
   'outcome_unknown',
+  'bad_token',
   'internal',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -204,6 +235,7 @@ export const ServerFrame = Type.Union([
   PresenceFrame,
   ServerPingFrame,
   ServerPongFrame,
+  RefreshedFrame,
   ErrorFrame,
   StatusFrame,
 ]);

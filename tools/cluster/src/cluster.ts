@@ -310,6 +310,9 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       TOKEN_SECRET: this.tokenSecret,
       ALLOWED_ORIGINS: this.origins.join(','),
       TRUST_PROXY: 'true',
+      // Every client of this one-machine cluster comes from loopback through one balancer.
+      MAX_CONNECTIONS_PER_IP: '0',
+      DEV_TOKEN_RATE_PER_MIN: '100000',
       LOG_LEVEL: this.opts.logLevel,
       ...this.opts.env,
     };

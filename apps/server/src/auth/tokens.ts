@@ -1,8 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { MAX_NAME_CHARS, type Member, ROOM_PATTERN } from '@chat/protocol';
+import { MAX_NAME_CHARS, type Member, normalizeDisplayName, ROOM_PATTERN } from '@chat/protocol';
 import { type Static, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { createSigner, createVerifier, TokenError } from 'fast-jwt';
+import { devUserId } from './dev-identity.js';
 
 /** Claims this server issues and accepts (HS256). `rooms`, when present, limits joins. */
 const Claims = Type.Object({
@@ -18,6 +19,8 @@ export interface TokenSettings {
   issuer: string;
   audience: string;
   ttlS: number;
+  /** Tolerated clock skew on exp/nbf (default 0). */
+  clockSkewS?: number;
 }
 
 export interface VerifiedUser {
@@ -37,16 +40,8 @@ export interface Tokens {
     opts?: { rooms?: string[]; ttlS?: number; userId?: string },
   ): { token: string; expiresAt: number; user: Member };
   verify(token: string | undefined): VerifyResult;
-}
-
-/** Shape of the user ids this server issues (`u_` + random). */
-export const USER_ID_PATTERN = '^u_[A-Za-z0-9_-]{6,40}$';
-
-/** Display names: trimmed, no control characters, 1..32 characters. */
-export function cleanDisplayName(raw: string): string | undefined {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping control characters is the point
-  const name = raw.replace(/[\u0000-\u001f\u007f]/g, '').trim();
-  return name.length >= 1 && name.length <= MAX_NAME_CHARS ? name : undefined;
+  /** The user id of the browser holding `browserKey` (see dev-identity.ts). */
+  devUserId(browserKey: string): string;
 }
 
 export function createTokens(settings: TokenSettings): Tokens {
@@ -58,12 +53,14 @@ export function createTokens(settings: TokenSettings): Tokens {
     allowedAud: settings.audience,
     allowedIss: settings.issuer,
     requiredClaims: ['exp', 'sub', 'aud', 'iss'],
+    clockTolerance: (settings.clockSkewS ?? 0) * 1000,
     // No verification cache: each socket verifies once, and a cache would hold a token per
     // connection in memory for no gain (HMAC-SHA256 of a short token costs microseconds).
     cache: false,
   });
   return {
     ephemeral,
+    devUserId: (browserKey) => devUserId(key, browserKey),
     issue(name, opts = {}) {
       const ttlS = opts.ttlS ?? settings.ttlS;
       const sign = createSigner({
@@ -73,7 +70,7 @@ export function createTokens(settings: TokenSettings): Tokens {
         iss: settings.issuer,
         expiresIn: ttlS * 1000,
       });
-      const user = { id: opts.userId ?? `u_${randomUUID().slice(0, 12)}`, name };
+      const user = { id: opts.userId ?? devUserId(key, randomUUID()), name };
       const payload: Claims = { sub: user.id, name, ...(opts.rooms ? { rooms: opts.rooms } : {}) };
       return { token: sign(payload), expiresAt: Date.now() + ttlS * 1000, user };
     },
@@ -86,11 +83,13 @@ export function createTokens(settings: TokenSettings): Tokens {
         return { ok: false, reason: err instanceof TokenError ? describe(err) : 'token invalid' };
       }
       if (!checkClaims.Check(payload)) return { ok: false, reason: 'token claims invalid' };
+      const name = normalizeDisplayName(payload.name);
+      if (!name.ok) return { ok: false, reason: `token name invalid: ${name.reason}` };
       const exp = (payload as { exp?: unknown }).exp;
       return {
         ok: true,
         value: {
-          user: { id: payload.sub, name: payload.name },
+          user: { id: payload.sub, name: name.value },
           rooms: payload.rooms ? new Set(payload.rooms) : undefined,
           expiresAt: typeof exp === 'number' ? exp * 1000 : Number.POSITIVE_INFINITY,
         },

@@ -7,15 +7,14 @@ declare module 'fastify' {
   }
 }
 
-/** Prometheus metrics on a registry of this app instance, served at /metrics. */
+/**
+ * Prometheus metrics on a registry of this app instance. They are served by the separate
+ * metrics listener (metrics-listener.ts, METRICS_PORT), not on the public port.
+ */
 export default fp<{ defaultMetrics?: boolean }>(
   async (app, opts) => {
     const metrics = createMetrics(app.config.NODE_ID, { defaults: opts.defaultMetrics ?? false });
     app.decorate('metrics', metrics);
-    app.get('/metrics', { logLevel: 'warn' }, async (_req, reply) => {
-      reply.header('content-type', metrics.registry.contentType);
-      return metrics.registry.metrics();
-    });
     app.addHook('onClose', async () => metrics.registry.clear());
   },
   { name: 'metrics', dependencies: ['config'] },

@@ -1,15 +1,26 @@
 import { randomUUID } from 'node:crypto';
-import { CloseCode, decodeClientFrame, SUBPROTOCOL, tokenFromProtocols, WS_PATH } from '@chat/protocol';
+import {
+  CloseCode,
+  decodeClientFrame,
+  type ErrorCode,
+  encodeCloseReason,
+  SUBPROTOCOL,
+  tokenFromProtocols,
+  WS_PATH,
+} from '@chat/protocol';
 import websocket from '@fastify/websocket';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { RawData, WebSocket } from 'ws';
 import type { VerifiedUser } from '../auth/tokens.js';
+import { ConnectionCaps } from '../ws/conn-limits.js';
 import { Conn, type ConnLimits } from '../ws/connection.js';
+import { closeAbusive, FrameBudget, RATE_CLOSE_RETRY_MS } from '../ws/frame-budget.js';
 import { frame } from '../ws/frames.js';
 import { Hub } from '../ws/hub.js';
 import { releaseUpgradeResponse, replaceErrorListener } from '../ws/library-internals.js';
 import { originPolicy } from '../ws/origin.js';
+import { expiresIn, refreshToken } from '../ws/refresh.js';
 import { ServiceStatus } from '../ws/service-status.js';
 import { SessionLog } from '../ws/session-log.js';
 
@@ -38,7 +49,8 @@ const DRAIN_RECONNECT_HINT_MS = 1000;
  */
 export default fp(
   async (app) => {
-    const { config, metrics, lifecycle, tokens } = app;
+    const { config, metrics, lifecycle } = app;
+    const verifyToken = app.verifyToken;
     const hub = new Hub(
       app.broker,
       {
@@ -60,6 +72,12 @@ export default fp(
     const originAllowed = originPolicy(config.ALLOWED_ORIGINS);
 
     let stopping = false;
+    const caps = new ConnectionCaps(config.MAX_CONNECTIONS_PER_USER, config.MAX_CONNECTIONS_PER_IP);
+    const budget = new FrameBudget({
+      closeAfterRefusals: config.RATE_LIMIT_CLOSE_AFTER,
+      closeAfterErrors: config.PROTOCOL_ERROR_CLOSE_AFTER,
+    });
+
     await app.register(websocket, {
       // The plugin's default closes every socket with no code (1005 at the client) before our
       // onClose runs; a forced stop must say 1001 and why, so clients resume at once.
@@ -83,6 +101,8 @@ export default fp(
       },
       options: {
         maxPayload: config.MAX_PAYLOAD_BYTES,
+        // ws >= 8.23: bounds on the parts of one message (1-byte fragments cost ~100 bytes each).
+        ...wsFragmentLimits(config.WS_MAX_FRAGMENTS),
         handleProtocols: (protocols: Set<string>) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
       },
     });
@@ -104,7 +124,7 @@ export default fp(
 
     const refuse = (reply: FastifyReply, code: number, reason: string, message: string) => {
       metrics.refused.inc({ reason });
-      if (code === 503) reply.header('retry-after', RETRY_AFTER_S);
+      if (code === 503 || code === 429) reply.header('retry-after', RETRY_AFTER_S);
       return reply.code(code).send({ error: reason, message });
     };
 
@@ -112,18 +132,20 @@ export default fp(
       if (lifecycle.draining || stopping) {
         return refuse(reply, 503, 'draining', 'this pod is shutting down; retry');
       }
-      if (!originAllowed(req.headers.origin, req.headers.host)) {
+      if (!originAllowed(req.headers.origin, `${req.protocol}://${req.host}`)) {
         return refuse(reply, 403, 'origin', 'origin not allowed');
       }
       if (hub.conns.size >= config.MAX_CONNECTIONS) {
         return refuse(reply, 503, 'capacity', 'this pod is at capacity; retry');
       }
       const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
-      const verified = tokens.verify(tokenFromProtocols(offered));
+      const verified = await verifyToken(tokenFromProtocols(offered));
       if (!verified.ok) return refuse(reply, 401, 'token', verified.reason);
       if (!offered.includes(SUBPROTOCOL)) {
         return refuse(reply, 400, 'subprotocol', `offer the "${SUBPROTOCOL}" subprotocol`);
       }
+      const capped = caps.exceeded(verified.value.user.id, req.ip);
+      if (capped) return refuse(reply, 429, `${capped}_connections`, `too many sockets for this ${capped}`);
       req.chatAuth = verified.value;
       return undefined;
     };
@@ -140,7 +162,14 @@ export default fp(
         socket.close(CloseCode.Unauthorized, 'token missing');
         return;
       }
+      // Checked again: upgrades verified concurrently may have filled the cap meanwhile.
+      if (!caps.acquire(auth.user.id, req.ip)) {
+        metrics.closes.inc({ code: String(CloseCode.RateLimited) });
+        socket.close(CloseCode.RateLimited, encodeCloseReason('too many sockets', RATE_CLOSE_RETRY_MS));
+        return;
+      }
       const conn = new Conn(socket, randomUUID().slice(0, 12), auth, connLimits, Date.now());
+      conn.ip = req.ip;
       hub.add(conn);
       // One set of listener functions for every socket, finding the Conn on the socket: a
       // closure per socket and event costs memory at 10k+ sockets. Nothing here may capture
@@ -158,6 +187,7 @@ export default fp(
           heartbeatMs: config.HEARTBEAT_MS,
           maxTextChars: config.MAX_TEXT_CHARS,
           limits,
+          expiresInMs: expiresIn(conn.expiresAt, Date.now()),
         }),
       );
       sessions.opened(conn);
@@ -169,6 +199,7 @@ export default fp(
       if (!conn) return;
       hub.remove(conn);
       sessions.closed(conn, code, reason.toString('utf8'));
+      caps.release(conn.user.id, conn.ip);
     }
 
     function onError(this: ChatSocket, err: Error): void {
@@ -184,28 +215,38 @@ export default fp(
       const now = Date.now();
       conn.lastSeen = now;
       if (conn.closing) return;
+      // Every frame costs budget, whatever it is (see ws/frame-budget.ts).
+      const socketWait = budget.charge(conn, now);
+      if (conn.closing) return;
       if (isBinary) {
-        metrics.framesIn.inc({ type: 'invalid' });
-        reply(conn, 'binary_unsupported', 'binary frames are not supported; send JSON text');
+        invalid(
+          conn,
+          now,
+          socketWait,
+          'binary_unsupported',
+          'binary frames are not supported; send JSON text',
+        );
         return;
       }
       const decoded = decodeClientFrame(toText(data));
       if (!decoded.ok) {
-        metrics.framesIn.inc({ type: 'invalid' });
-        reply(conn, decoded.code, decoded.message);
+        invalid(conn, now, socketWait, decoded.code, decoded.message);
         return;
       }
       const f = decoded.frame;
       metrics.framesIn.inc({ type: f.type });
       if (f.type === 'pong') return;
-      let wait = conn.bucket.take(now);
-      if (wait === 0 && f.type === 'send') wait = hub.userBucket(conn).take(now);
+      let wait = socketWait;
+      if (wait === 0 && f.type === 'send') {
+        wait = hub.userBucket(conn).take(now);
+        if (wait > 0 && conn.countViolation(now) > config.RATE_LIMIT_CLOSE_AFTER) {
+          closeAbusive(conn, CloseCode.RateLimited, 'rate limit exceeded', RATE_CLOSE_RETRY_MS);
+          return;
+        }
+      }
       if (wait > 0) {
         const ref = f.type === 'send' ? f.clientMsgId : f.type === 'join' ? f.room : undefined;
         reply(conn, 'rate_limited', 'too many frames; slow down', ref, wait);
-        if (conn.countViolation(now) > config.RATE_LIMIT_CLOSE_AFTER) {
-          void conn.close(CloseCode.RateLimited, 'rate limit exceeded', 5000);
-        }
         return;
       }
       switch (f.type) {
@@ -223,7 +264,17 @@ export default fp(
         case 'ping':
           conn.send(frame({ type: 'pong', ...(f.t === undefined ? {} : { t: f.t }) }));
           return;
+        case 'refresh':
+          void refreshToken(conn, f.token, verifyToken);
+          return;
       }
+    }
+
+    /** A frame the protocol refuses: answered while the socket has budget, closed 1008 if repeated. */
+    function invalid(conn: Conn, now: number, wait: number, code: ErrorCode, message: string): void {
+      metrics.framesIn.inc({ type: 'invalid' });
+      if (budget.protocolError(conn, now)) return;
+      if (wait === 0) reply(conn, code, message);
     }
 
     function reply(conn: Conn, ...args: Parameters<Conn['error']>): void {
@@ -252,6 +303,11 @@ export default fp(
   },
   { name: 'realtime', dependencies: ['config', 'metrics', 'broker', 'lifecycle', 'auth'] },
 );
+
+/** ws >= 8.23 options: fragments per message, and partial-frame chunks buffered per socket. */
+function wsFragmentLimits(maxFragments: number): Record<string, number> {
+  return { maxFragments, maxBufferedChunks: 256 };
+}
 
 function toText(data: RawData): string {
   if (Buffer.isBuffer(data)) return data.toString('utf8');

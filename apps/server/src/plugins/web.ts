@@ -17,7 +17,8 @@ export function defaultWebRoot(from: string = fileURLToPath(import.meta.url)): s
 
 /**
  * Security headers for every HTTP response and the built web app at `/`. The CSP allows only
- * this origin (including its WebSocket) so an injected script has nowhere to load from or send to.
+ * this origin (including its WebSocket, plus CSP_CONNECT_SRC) so an injected script has nowhere
+ * to load from or send to.
  */
 export default fp(
   async (app) => {
@@ -25,7 +26,8 @@ export default fp(
       contentSecurityPolicy: {
         directives: {
           defaultSrc: ["'self'"],
-          connectSrc: ["'self'", 'ws:', 'wss:'],
+          // 'self' covers this origin's ws:/wss: too (CSP Level 3); nothing else unless configured.
+          connectSrc: ["'self'", ...app.config.CSP_CONNECT_SRC.split(/\s+/).filter(Boolean)],
           imgSrc: ["'self'", 'data:'],
           styleSrc: ["'self'"],
           scriptSrc: ["'self'"],
@@ -53,7 +55,14 @@ export default fp(
       );
       return;
     }
-    await app.register(fastifyStatic, { root, wildcard: false, maxAge: '1h', immutable: false });
+    await app.register(fastifyStatic, {
+      root,
+      wildcard: false,
+      maxAge: '1h',
+      immutable: false,
+      // Source maps are not served even if a build left some behind.
+      allowedPath: (path) => !path.endsWith('.map'),
+    });
     app.setNotFoundHandler((req, reply) => {
       // Client-side routes get the app; unknown API paths stay 404.
       if (req.method === 'GET' && !req.url.startsWith('/api/') && req.headers.accept?.includes('text/html')) {

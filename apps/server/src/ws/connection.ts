@@ -46,8 +46,10 @@ export class Conn {
   readonly user: Member;
   /** Rooms the token allows; undefined means every room. */
   readonly allowedRooms: ReadonlySet<string> | undefined;
-  /** When the token expires (epoch ms): the socket is closed 4401 then. */
-  readonly expiresAt: number;
+  /** When the token expires (epoch ms): the socket is closed 4401 then; a `refresh` moves it. */
+  expiresAt: number;
+  /** The client address the upgrade came from (for the per-IP cap). */
+  ip = '';
 
   constructor(
     readonly ws: WebSocket,

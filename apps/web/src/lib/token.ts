@@ -1,5 +1,5 @@
 import type { TokenRequest } from '@chat/client';
-import { TOKEN_PATH, type TokenResponse } from '@chat/protocol';
+import { normalizeDisplayName, TOKEN_PATH, type TokenResponse } from '@chat/protocol';
 
 /** A token is refreshed when less than this is left before it expires. */
 export const REFRESH_MARGIN_MS = 60_000;
@@ -10,12 +10,36 @@ export const REFRESH_MARGIN_MS = 60_000;
 export const REFRESH_AFTER_FAILURES = 2;
 
 const STORAGE_KEY = 'chat.session';
+const KEY_STORAGE_KEY = 'chat.key';
+/** DEV_KEY_PATTERN in apps/server/src/auth/dev-identity.ts. */
+const BROWSER_KEY = /^[A-Za-z0-9_-]{22,128}$/;
 
 /**
- * The user ids the server issues (USER_ID_PATTERN in apps/server/src/auth/tokens.ts). Anything
- * else is not sent back: the server would refuse the whole request, and a new id beats no token.
+ * This browser's own random secret (localStorage, like the remembered profile). The server
+ * derives the user id from it (an HMAC), so every token this browser asks for is for the same
+ * user, and nobody else can ask for that user: the id is visible to everyone, the key is only
+ * ever sent to the token endpoint.
  */
-const USER_ID = /^u_[A-Za-z0-9_-]{6,40}$/;
+export function browserKey(): string {
+  try {
+    const stored = localStorage.getItem(KEY_STORAGE_KEY);
+    if (stored && BROWSER_KEY.test(stored)) return stored;
+  } catch {
+    // Storage disabled: a key per page load.
+  }
+  const bytes = new Uint8Array(24);
+  crypto.getRandomValues(bytes);
+  const key = btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_')
+    .replace(/=+$/, '');
+  try {
+    localStorage.setItem(KEY_STORAGE_KEY, key);
+  } catch {
+    // See above.
+  }
+  return key;
+}
 
 export class TokenError extends Error {
   override readonly name = 'TokenError';
@@ -28,22 +52,25 @@ export class TokenError extends Error {
 }
 
 export interface TokenRequestOptions {
-  /** A user id from an earlier token: the new token is for the same user. */
-  id?: string | undefined;
+  /** The browser secret the server derives the user id from (default: this tab's). */
+  key?: string;
   signal?: AbortSignal;
 }
 
-/** POST /api/token {name, id?} → TokenResponse (the development token endpoint). */
+/** POST /api/token {name, key} → TokenResponse (the development token endpoint). */
 export async function requestToken(
   name: string,
-  { id, signal }: TokenRequestOptions = {},
+  { key = browserKey(), signal }: TokenRequestOptions = {},
 ): Promise<TokenResponse> {
+  // The same rule the server applies (@chat/protocol), so the user reads why before a round trip.
+  const checked = normalizeDisplayName(name);
+  if (!checked.ok) throw new TokenError(checked.reason, 400);
   let res: Response;
   try {
     res = await fetch(TOKEN_PATH, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(id !== undefined && USER_ID.test(id) ? { name, id } : { name }),
+      body: JSON.stringify({ name: checked.value, key }),
       ...(signal ? { signal } : {}),
     });
   } catch (err) {
@@ -63,8 +90,10 @@ export async function requestToken(
  * signed in, and nothing outlives the tab). `getToken` hands the cached token to the chat client
  * while it is fresh and asks for a new one when it is near expiry or the server refused it.
  *
- * Every refresh asks for the user id of the first token: the server would otherwise mint a new
- * user, and the tab's own messages would stop showing as its own.
+ * Every refresh sends this tab's browser key, so the server derives the same user id again and
+ * the tab's own messages keep showing as its own. The chat client also asks for a token (with
+ * `forceRefresh`) shortly before the current one expires and hands it to the open socket in a
+ * `refresh` frame, so a long session never has to reconnect for its token.
  */
 export class TokenSession {
   private current: TokenResponse;
@@ -73,11 +102,11 @@ export class TokenSession {
   constructor(
     readonly name: string,
     initial: TokenResponse,
-    /** The first token's user id, kept even if a refresh came back with another. */
+    /** The user id, the same for every token of this browser key (the server derives it). */
     readonly userId: string = initial.user.id,
   ) {
     this.current = initial;
-    save(name, userId, initial);
+    save(name, initial);
   }
 
   get user(): TokenResponse['user'] {
@@ -92,9 +121,7 @@ export class TokenSession {
       const stored: unknown = JSON.parse(raw);
       if (!isRecord(stored) || typeof stored.name !== 'string' || !isTokenResponse(stored.token))
         return undefined;
-      // Sessions stored before the id was kept: the current token's user is the best we have.
-      const userId = typeof stored.userId === 'string' ? stored.userId : stored.token.user.id;
-      return new TokenSession(stored.name, stored.token, userId);
+      return new TokenSession(stored.name, stored.token);
     } catch {
       return undefined;
     }
@@ -103,6 +130,8 @@ export class TokenSession {
   static clear(): void {
     try {
       sessionStorage.removeItem(STORAGE_KEY);
+      // Signing out forgets the identity too: the next sign-in is a new user.
+      localStorage.removeItem(KEY_STORAGE_KEY);
     } catch {
       // Storage may be disabled; there is nothing to clear then.
     }
@@ -111,18 +140,18 @@ export class TokenSession {
   getToken = async ({ forceRefresh, failedBeforeOpen }: TokenRequest): Promise<string> => {
     const fresh = this.current.expiresAt - Date.now() > REFRESH_MARGIN_MS;
     if (!forceRefresh && fresh && failedBeforeOpen < REFRESH_AFTER_FAILURES) return this.current.token;
-    this.inflight ??= requestToken(this.name, { id: this.userId }).finally(() => {
+    this.inflight ??= requestToken(this.name).finally(() => {
       this.inflight = undefined;
     });
     this.current = await this.inflight;
-    save(this.name, this.userId, this.current);
+    save(this.name, this.current);
     return this.current.token;
   };
 }
 
-function save(name: string, userId: string, token: TokenResponse): void {
+function save(name: string, token: TokenResponse): void {
   try {
-    sessionStorage.setItem(STORAGE_KEY, JSON.stringify({ name, userId, token }));
+    sessionStorage.setItem(STORAGE_KEY, JSON.stringify({ name, token }));
   } catch {
     // Private mode or storage disabled: the session simply lives in memory only.
   }
