@@ -3,6 +3,7 @@ import { planReconnect } from './backoff.js';
 import type { Emitter } from './emitter.js';
 import { Link, type RoutedFrame } from './link.js';
 import type { Settings } from './settings.js';
+import { TokenRefresh } from './token-refresh.js';
 import type { ChatClientEvents, ConnectionStatus } from './types.js';
 
 export interface ConnectionHooks {
@@ -34,6 +35,7 @@ export class Connection {
   private retryTimer: unknown;
   private healthyTimer: unknown;
   private unsubscribeEnvironment: (() => void) | undefined;
+  private readonly refresh: TokenRefresh;
 
   constructor(
     private readonly settings: Settings,
@@ -44,9 +46,14 @@ export class Connection {
     this.statusValue = { state: 'closed', attempt: 0, online: this.online };
     this.link = new Link(settings, emitter, {
       welcome: (frame) => this.onWelcome(frame),
-      frame: (frame) => hooks.frame(frame),
+      frame: (frame) => {
+        if (frame.type === 'refreshed') this.refresh.schedule(frame.expiresInMs);
+        else if (frame.type === 'error' && frame.code === 'bad_token') this.refresh.refused();
+        hooks.frame(frame);
+      },
       closed: (code, reason, welcomed) => this.handleClose(code, reason, welcomed),
     });
+    this.refresh = new TokenRefresh(settings, (frame) => this.link.transmit(frame));
   }
 
   get status(): ConnectionStatus {
@@ -77,6 +84,7 @@ export class Connection {
     this.detachEnvironment();
     this.clearTimer('healthyTimer');
     this.clearTimer('retryTimer');
+    this.refresh.cancel();
     this.link.close(CloseCode.Normal, reason);
     this.hooks.disconnected();
     this.setStatus({ state: 'closed', code: CloseCode.Normal, reason, attempt: this.attempt });
@@ -135,6 +143,7 @@ export class Connection {
   private handleClose(code: number, rawReason: string, welcomed: boolean): void {
     if (!welcomed) this.failedBeforeOpen++;
     this.clearTimer('healthyTimer');
+    this.refresh.cancel();
     this.hooks.disconnected();
     if (!this.wanted) return;
     const plan = planReconnect(code, rawReason, this.attempt, this.settings.backoff, this.settings.random);
@@ -191,6 +200,7 @@ export class Connection {
     }, this.settings.healthyAfterMs);
     this.setStatus({ state: 'open', attempt: this.attempt, node: frame.node, user: frame.user });
     this.emitter.emit('welcome', frame);
+    this.refresh.schedule(frame.expiresInMs);
     this.hooks.opened();
   }
 

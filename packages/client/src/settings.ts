@@ -21,6 +21,7 @@ export interface Settings {
   timers: Timers;
   environment: ClientEnvironment | undefined;
   createId: () => string;
+  refreshTokens: boolean;
 }
 
 const defaultTimers: Timers = {
@@ -48,6 +49,7 @@ export function resolveSettings(options: ChatClientOptions): Settings {
     // null means "none", even in a browser (tests, embedded use).
     environment: options.environment === null ? undefined : (options.environment ?? browserEnvironment()),
     createId: options.createId ?? randomId,
+    refreshTokens: options.refreshTokens ?? true,
   };
 }
 

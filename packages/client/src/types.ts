@@ -83,6 +83,12 @@ export interface ChatClientOptions {
   environment?: ClientEnvironment | null;
   /** Makes a clientMsgId. Default crypto.randomUUID (with fallbacks for insecure contexts). */
   createId?: () => string;
+  /**
+   * Refresh the token in-band before it expires: `getToken({forceRefresh: true})` is called
+   * when about 20 % of the lifetime the server announced is left (at most 60 s before), and the
+   * new token is sent in a `refresh` frame; the socket stays open. Default true.
+   */
+  refreshTokens?: boolean;
 }
 
 export interface ConnectionStatus {

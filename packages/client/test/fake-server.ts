@@ -117,6 +117,12 @@ export class FakeServer {
   sendBehaviour: (frame: ClientFrameOf<'send'>, conn: FakeConnection) => SendBehaviour = () => 'ack';
   /** False: new connections get no welcome (an attempt that hangs after the upgrade). */
   welcomeNewConnections = true;
+  /**
+   * Announced token lifetime (welcome.expiresInMs, and refreshed.expiresInMs after a `refresh`
+   * whose token passes `acceptRefresh`); undefined announces none.
+   */
+  tokenLifetimeMs: number | undefined;
+  acceptRefresh: (token: string) => boolean = () => true;
   /** Called right after a connection got its welcome. */
   onConnection: ((conn: FakeConnection) => void) | undefined;
 
@@ -301,6 +307,7 @@ export class FakeServer {
       user: conn.user,
       heartbeatMs: this.options.heartbeatMs,
       maxTextChars: this.options.maxTextChars,
+      ...(this.tokenLifetimeMs === undefined ? {} : { expiresInMs: this.tokenLifetimeMs }),
     });
     this.onConnection?.(conn);
     this.notify();
@@ -322,6 +329,11 @@ export class FakeServer {
         conn.send(frame.t === undefined ? { type: 'pong' } : { type: 'pong', t: frame.t });
         return;
       case 'pong':
+        return;
+      case 'refresh':
+        if (this.acceptRefresh(frame.token)) {
+          conn.send({ type: 'refreshed', expiresInMs: this.tokenLifetimeMs ?? 60_000 });
+        } else conn.send({ type: 'error', code: 'bad_token', message: 'refresh refused' });
         return;
       case 'join':
         this.onJoin(conn, frame);
