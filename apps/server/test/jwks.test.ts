@@ -9,7 +9,8 @@ import { type RunningApp, startApp, TestClient } from './harness.js';
  * Tokens from an identity provider, verified through its JWKS: a real local JWKS server whose
  * keys the test rotates while the chat server runs.
  */
-type Key = { kid: string; alg: string; privateKey: CryptoKey; jwk: JWK; spki: string };
+type PrivateKey = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
+type Key = { kid: string; alg: string; privateKey: PrivateKey; jwk: JWK; spki: string };
 
 async function makeKey(kid: string, alg: 'RS256' | 'ES256' | 'EdDSA'): Promise<Key> {
   const { privateKey, publicKey } = await generateKeyPair(alg, alg === 'EdDSA' ? { crv: 'Ed25519' } : {});
