@@ -21,7 +21,7 @@ export function readmeTable(r: BenchResult): string {
   const peak: Value = (x) => x?.fanout?.peak?.deliveriesPerS;
   const rate = commonRate(r);
   const cpu: Value = (x) => {
-    const st = stepAt(x, rate);
+    const st = stepAt(r, x, rate);
     return st ? (st.cpu.pods / st.achievedDeliveriesPerS) * 1e6 : undefined;
   };
   const p99: Value = (x) => x?.latency?.step.latency.p99;

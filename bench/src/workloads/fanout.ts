@@ -33,6 +33,12 @@ export async function fanout(sys: RunningSystem, cfg: BenchConfig, log: Log): Pr
     while (steps.length < f.maxSteps) {
       if (!(await runTwiceIfFailing(rate, 'step'))) {
         failedAt = rate;
+        // Nothing passed yet (a machine busy with other work): halve the rate, down to 1/8 of
+        // the start, so there is a peak to report; then the ramp goes on from there as usual.
+        if (lastPass === 0 && rate / 2 >= f.startRate / 8) {
+          rate /= 2;
+          continue;
+        }
         break;
       }
       lastPass = rate;
