@@ -39,6 +39,8 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
     merge: { type: 'string' },
     'latency-rate': { type: 'string' },
+    /** Idle connections per pod for each memory level, e.g. 5000,0 (0: the most the fd limit allows). */
+    'memory-levels': { type: 'string' },
     'wait-quiet': { type: 'boolean' },
     'wait-quiet-min': { type: 'string' },
   },
@@ -113,6 +115,8 @@ async function main(): Promise<void> {
   const merge = args.merge;
   const latencyRate = args['latency-rate'];
   if (latencyRate) cfg.latency = { ...cfg.latency, fallbackRate: Number(latencyRate) };
+  const levels = args['memory-levels'];
+  if (levels) cfg.memory = { ...cfg.memory, levels: levels.split(',').map(Number) };
   const outPath = args.out;
   // Re-running latency alone into an existing result: keep 50% of the peak measured there.
   if (
