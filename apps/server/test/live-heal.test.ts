@@ -14,6 +14,8 @@ describe('live delivery heals itself from the stream', () => {
   const env = (node: string) => ({
     REDIS_URL: redis.url,
     NODE_ID: node,
+    // The stream is the ground truth: keep all of it (trimming would drop the ids being checked).
+    HISTORY_MAXLEN: '1000000',
     RATE_LIMIT_PER_S: '10000',
     RATE_LIMIT_BURST: '10000',
     USER_RATE_LIMIT_PER_S: '10000',

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import {
   CloseCode,
   decodeClientFrame,
@@ -72,6 +73,12 @@ export default fp(
     const originAllowed = originPolicy(config.ALLOWED_ORIGINS);
 
     let stopping = false;
+    /** Every socket that asked for an upgrade and is still open. */
+    const upgradeSockets = new Set<Duplex>();
+    app.server.on('upgrade', (_req: unknown, socket: Duplex) => {
+      upgradeSockets.add(socket);
+      socket.once('close', () => upgradeSockets.delete(socket));
+    });
     const caps = new ConnectionCaps(config.MAX_CONNECTIONS_PER_USER, config.MAX_CONNECTIONS_PER_IP);
     const budget = new FrameBudget({
       closeAfterRefusals: config.RATE_LIMIT_CLOSE_AFTER,
@@ -95,6 +102,9 @@ export default fp(
         // Sockets that did not finish their close handshake by then (ws waits 30 s) go too.
         setTimeout(() => {
           for (const ws of app.websocketServer.clients) ws.terminate();
+          // Upgraded sockets leave the HTTP server's bookkeeping: a refused or half-done
+          // upgrade is destroyed here, or the server's close would wait for it.
+          for (const socket of upgradeSockets) socket.destroy();
           app.server.closeAllConnections();
         }, UPGRADE_GRACE_MS).unref();
         done();
