@@ -271,8 +271,9 @@ describe('autoscaling end to end: 2 -> 5 -> 2 pods with the rendered behavior', 
     expect(down.map((s) => s.from - s.to)).toEqual([1, 1, 1]);
     for (let i = 1; i < down.length; i++)
       expect((down[i]?.at ?? 0) - (down[i - 1]?.at ?? 0)).toBeGreaterThanOrEqual(DOWN_PERIOD_S * 1000 - 100);
-    // The first step waits out the stabilization window after the load dropped (less one sync).
-    expect((down[0]?.at ?? 0) - shrunkAt).toBeGreaterThanOrEqual((DOWN_WINDOW_S - 1) * 1000);
+    // The first step waits out the stabilization window after the load dropped (less one sync,
+    // and a little timer jitter: a clean-clone CI run saw 13,986 ms against 14,000).
+    expect((down[0]?.at ?? 0) - shrunkAt).toBeGreaterThanOrEqual((DOWN_WINDOW_S - 1) * 1000 - 250);
     expect(retired).toHaveLength(3);
     for (const r of retired) expect(r.connections).toBeLessThanOrEqual(Math.min(...r.others));
     expect(streams.missing).toEqual([]);
