@@ -1,7 +1,8 @@
 /**
  * The import rules of DESIGN.md, checked in `pnpm lint`: no circles between source files, the
  * packages layered web -> client -> protocol, and nothing outside apps/server reaching into its
- * source (other packages talk to the server over the wire or start its built entry point).
+ * source (other packages talk to the server over the wire or start its built entry point), and
+ * test helpers shared through @chat/testkit rather than through the cluster harness.
  */
 module.exports = {
   forbidden: [
@@ -39,6 +40,21 @@ module.exports = {
       comment: "Nothing outside apps/server imports the server's source files.",
       from: { path: '^(?!apps/server/)' },
       to: { path: '^apps/server/src/' },
+    },
+    {
+      name: 'server-tests-use-the-testkit',
+      severity: 'error',
+      comment:
+        "The server's tests depend on @chat/testkit, not on the cluster harness (which depends on the server).",
+      from: { path: '^apps/server/' },
+      to: { path: '^(tools/cluster/|@chat/cluster)' },
+    },
+    {
+      name: 'testkit-is-product-free',
+      severity: 'error',
+      comment: '@chat/testkit knows the protocol only: no server, client, harness or bench code.',
+      from: { path: '^tools/testkit/' },
+      to: { path: '^(apps|bench|e2e|charts|scripts)/|^tools/(?!testkit/)|^packages/(?!protocol/)' },
     },
   ],
   options: {

@@ -1,9 +1,9 @@
+import { TestRedis } from '@chat/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 import { MemoryBroker } from '../src/broker/memory.js';
 import { RedisBroker } from '../src/broker/redis.js';
 import { brokerSuite } from './broker.suite.js';
-import { TestRedis } from './redis-server.js';
 
 brokerSuite({
   name: 'memory',

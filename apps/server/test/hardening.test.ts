@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { TestRedis } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type RunningApp,
@@ -9,7 +10,6 @@ import {
   TestClient,
   until,
 } from './harness.js';
-import { TestRedis } from './redis-server.js';
 
 const socketOf = (c: TestClient) => (c.ws as unknown as { _socket: Socket })._socket;
 
@@ -79,7 +79,7 @@ describe('connection flood', () => {
   beforeAll(async () => {
     await redis.start();
     srv = await startApp({ REDIS_URL: redis.url, MAX_CONNECTIONS: '40' });
-    await until(async () => (await srv.app.inject('/readyz')).statusCode === 200);
+    await until(async () => (await srv.app.inject('/readyz')).statusCode === 200, 'server ready');
   });
   afterAll(async () => {
     await srv.close();
@@ -180,7 +180,7 @@ describe('slow or paused Redis', () => {
   beforeAll(async () => {
     await redis.start();
     srv = await startApp({ REDIS_URL: redis.url });
-    await until(async () => (await srv.app.inject('/readyz')).statusCode === 200);
+    await until(async () => (await srv.app.inject('/readyz')).statusCode === 200, 'server ready');
   });
   afterAll(async () => {
     redis.resume();

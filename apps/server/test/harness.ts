@@ -4,14 +4,8 @@ import { loadConfig } from '../src/config.js';
 
 export const SECRET = 'test-secret-that-is-at-least-32-characters-long';
 
-/** Resolves once the predicate holds; for hooks, where expect.poll is not available. */
-export async function until(pred: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** Polls until a predicate holds (for hooks, where expect.poll is not available). */
+export { until } from '@chat/testkit';
 
 export interface RunningApp {
   app: FastifyInstance;
@@ -49,9 +43,9 @@ export async function startApp(
 }
 
 /** The bare protocol client shared with the cluster harness's and the e2e tests. */
-export { clientMsgId as randomId, ProtocolClient as TestClient } from '@chat/cluster/protocol-client';
+export { clientMsgId as randomId, ProtocolClient as TestClient } from '@chat/testkit';
 
-import { fetchToken } from '@chat/cluster/protocol-client';
+import { fetchToken } from '@chat/testkit';
 
 export interface ServerProcess {
   url: string;

@@ -1,7 +1,7 @@
+import { TestRedis } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compare, jitter, RoamingMember, streamIds, sum, type Tally, view, Writer } from './accounting.js';
 import { type RunningApp, startApp, TestClient, until } from './harness.js';
-import { TestRedis } from './redis-server.js';
 
 /**
  * Live delivery must not depend on Redis pub/sub being lossless (it is at-most-once). Faults at
@@ -25,7 +25,8 @@ describe('live delivery heals itself from the stream', () => {
   beforeAll(async () => {
     await redis.start();
     for (const node of ['pod-a', 'pod-b', 'pod-c']) pods.push(await startApp(env(node)));
-    for (const pod of pods) await until(async () => (await pod.app.inject('/readyz')).statusCode === 200);
+    for (const pod of pods)
+      await until(async () => (await pod.app.inject('/readyz')).statusCode === 200, 'pod ready');
   });
   afterAll(async () => {
     await Promise.all(pods.map((p) => p.close()));
@@ -179,7 +180,11 @@ describe('live delivery heals itself from the stream', () => {
       await within(`round ${round}: redis start`, redis.start());
       await jitter(100, 300);
     }
-    await until(async () => (await rolled[0]?.app.inject('/readyz'))?.statusCode === 200, 15_000);
+    await until(
+      async () => (await rolled[0]?.app.inject('/readyz'))?.statusCode === 200,
+      'rolled pod ready',
+      15_000,
+    );
     await jitter(300, 500);
     await within('writers stop', Promise.all(writers.map((w) => w.stop())));
     const acked = writers.reduce((n, w) => n + w.acked.length, 0);

@@ -4,8 +4,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { freePort } from '@chat/cluster';
-import { fetchToken } from '@chat/cluster/protocol-client';
+import { fetchToken, freePort } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SECRET, TestClient } from './harness.js';
 

@@ -1,8 +1,8 @@
+import { TestRedis } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Conn } from '../src/ws/connection.js';
 import { excessSockets, FleetCounts, pickSockets } from '../src/ws/rebalance.js';
 import { type RunningApp, startApp, TestClient } from './harness.js';
-import { TestRedis } from './redis-server.js';
 
 describe('excessSockets: shed down to ceil(mean), only past the margin', () => {
   it.each([

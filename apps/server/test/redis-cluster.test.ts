@@ -1,6 +1,6 @@
+import { TestRedis } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningApp, startApp, TestClient, until } from './harness.js';
-import { TestRedis } from './redis-server.js';
 
 /** Two app instances ("pods") on one private Redis: the multi-pod guarantees. */
 describe('two pods on one Redis', () => {
@@ -19,8 +19,8 @@ describe('two pods on one Redis', () => {
     await redis.start();
     podA = await startApp({ ...env(), NODE_ID: 'pod-a' });
     podB = await startApp({ ...env(), NODE_ID: 'pod-b' });
-    await until(async () => (await podA.app.inject('/readyz')).statusCode === 200);
-    await until(async () => (await podB.app.inject('/readyz')).statusCode === 200);
+    await until(async () => (await podA.app.inject('/readyz')).statusCode === 200, 'pod A ready');
+    await until(async () => (await podB.app.inject('/readyz')).statusCode === 200, 'pod B ready');
   });
   afterAll(async () => {
     await Promise.all([podA?.close(), podB?.close()]);

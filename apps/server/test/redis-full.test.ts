@@ -1,6 +1,6 @@
+import { TestRedis } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningApp, randomId, startApp, TestClient, until } from './harness.js';
-import { TestRedis } from './redis-server.js';
 
 /** The Redis tier at its bounds: full (maxmemory, noeviction) and a room whose history expired. */
 describe('Redis at its bounds', () => {
@@ -17,7 +17,7 @@ describe('Redis at its bounds', () => {
       USER_RATE_LIMIT_PER_S: '10000',
       USER_RATE_LIMIT_BURST: '10000',
     });
-    await until(async () => (await pod.app.inject('/readyz')).statusCode === 200);
+    await until(async () => (await pod.app.inject('/readyz')).statusCode === 200, 'pod ready');
   });
   afterAll(async () => {
     await pod?.close();
@@ -41,10 +41,12 @@ describe('Redis at its bounds', () => {
       const id = randomId();
       const before = writer.frames.length;
       writer.send({ type: 'send', room: 'full', clientMsgId: id, text });
-      await until(() =>
-        writer.frames
-          .slice(before)
-          .some((f) => (f.type === 'ack' && f.clientMsgId === id) || (f.type === 'error' && f.ref === id)),
+      await until(
+        () =>
+          writer.frames
+            .slice(before)
+            .some((f) => (f.type === 'ack' && f.clientMsgId === id) || (f.type === 'error' && f.ref === id)),
+        'an ack or an error for the send',
       );
       const err = writer.frames.slice(before).find((f) => f.type === 'error' && f.ref === id);
       if (err?.type === 'error') refused = err;
@@ -61,7 +63,7 @@ describe('Redis at its bounds', () => {
     const full = Number(/used_memory:(\d+)/.exec(await admin.info('memory'))?.[1]);
     await admin.config('SET', 'maxmemory', String(Math.floor(full * 0.8)));
     const atRefusal = await ooms();
-    await until(async () => (await ooms()) >= atRefusal + 4, 15_000);
+    await until(async () => (await ooms()) >= atRefusal + 4, 'four more OOM refusals', 15_000);
     const ready = await pod.app.inject('/readyz');
     expect(ready.statusCode).toBe(200);
     const late = await TestClient.connect(pod.wsUrl, pod.token('late'));
@@ -71,12 +73,14 @@ describe('Redis at its bounds', () => {
     const ack = await writer.say('full', 'after the limit');
     // (ROOM_TTL_S is 1 s here, so the room's history may have expired meanwhile: then the
     // message arrives in a resync, see the next test.)
-    await until(() =>
-      reader.frames.some(
-        (f) =>
-          (f.type === 'msg' && f.id === ack.id) ||
-          (f.type === 'resync' && f.messages.some((m) => m.id === ack.id)),
-      ),
+    await until(
+      () =>
+        reader.frames.some(
+          (f) =>
+            (f.type === 'msg' && f.id === ack.id) ||
+            (f.type === 'resync' && f.messages.some((m) => m.id === ack.id)),
+        ),
+      'the message, live or in a resync',
     );
     await Promise.all([writer.close(), reader.close(), late.close()]);
     admin.disconnect();

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { TestRedis } from '@chat/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisBroker } from '../src/broker/redis.js';
-import { TestRedis } from './redis-server.js';
 
 /**
  * Users sending at the allowed rate (USER_RATE_LIMIT_PER_S, 20 messages/s) into

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { TestRedis } from '@chat/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisBroker } from '../src/broker/redis.js';
 import { until } from './harness.js';
-import { TestRedis } from './redis-server.js';
 
 /**
  * Redis memory stays bounded by design: every key the broker writes expires or is trimmed or
@@ -153,8 +153,8 @@ describe('bounded Redis memory', () => {
     const peakMem = await used();
     // The node's room structure holds only rooms the pod is in now: none.
     expect(await admin.exists(`mem:node:${nodeId}:roomcount`)).toBe(0);
-    await until(async () => (await admin.dbsize()) <= startKeys, 30_000);
-    await until(async () => (await used()) <= startMem * 1.1, 30_000);
+    await until(async () => (await admin.dbsize()) <= startKeys, 'DBSIZE back to the start', 30_000);
+    await until(async () => (await used()) <= startMem * 1.1, 'used_memory back within 10 %', 30_000);
     const endMem = await used();
     const slow = await slowlog();
     const longest = slow.reduce((m, s) => Math.max(m, s.us), 0);
@@ -178,7 +178,7 @@ describe('bounded Redis memory', () => {
     await admin.slowlog('RESET');
     const started = Date.now();
     await broker(); // a live pod: its heartbeat finds the dead one and reaps it
-    await until(async () => (await admin.zscore('mem:nodes', deadId)) === null, 60_000);
+    await until(async () => (await admin.zscore('mem:nodes', deadId)) === null, 'dead pod reaped', 60_000);
     const reapMs = Date.now() - started;
     expect(await admin.exists(`mem:node:${deadId}:roomcount`, 'mem:{crash-0}:p', 'mem:{crash-19999}:p')).toBe(
       0,

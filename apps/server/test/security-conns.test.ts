@@ -1,5 +1,5 @@
 import { connect, type Socket } from 'node:net';
-import { closeAll } from '@chat/cluster/protocol-client';
+import { closeAll } from '@chat/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type ServerProcess, spawnServer, TestClient } from './harness.js';

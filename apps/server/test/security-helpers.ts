@@ -1,7 +1,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { clientMsgId as randomId } from '@chat/cluster/protocol-client';
 import { decodeServerFrame, handshakeProtocols, type ServerFrame } from '@chat/protocol';
+import { clientMsgId as randomId } from '@chat/testkit';
 import WebSocket from 'ws';
 
 /**

@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RedisSentinelSet } from '@chat/cluster';
 import { compareIds } from '@chat/protocol';
+import { RedisSentinelSet } from '@chat/testkit';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type RunningApp, startApp, TestClient, until } from './harness.js';
@@ -42,7 +42,8 @@ describe.each([0, 1])('Sentinel failover under traffic, REDIS_ACK_REPLICAS=%i', 
       USER_RATE_LIMIT_BURST: '10000',
     });
     pods = await Promise.all(['pod-a', 'pod-b', 'pod-c'].map((n) => startApp(env(n))));
-    for (const pod of pods) await until(async () => (await pod.app.inject('/readyz')).statusCode === 200);
+    for (const pod of pods)
+      await until(async () => (await pod.app.inject('/readyz')).statusCode === 200, 'pod ready');
 
     const room = 'failover';
     const members: TestClient[] = [];
@@ -70,18 +71,22 @@ describe.each([0, 1])('Sentinel failover under traffic, REDIS_ACK_REPLICAS=%i', 
         if (a) acked.push(a);
       }
     });
-    await until(() => acked.length >= 150, 20_000);
+    await until(() => acked.length >= 150, '150 acks', 20_000);
     const before = acked.length;
     const { now, ms: promotedMs } = await set.killPrimary();
     killedAt = Date.now() - promotedMs;
     // Recovered: a message sent after the kill is acked by the new primary.
-    await until(() => acked.some((a) => a.sentAt > killedAt + promotedMs), 30_000);
+    await until(
+      () => acked.some((a) => a.sentAt > killedAt + promotedMs),
+      'an ack after the promotion',
+      30_000,
+    );
     const firstAfter = acked
       .filter((a) => a.sentAt > killedAt)
       .reduce((m, a) => Math.min(m, a.ackedAt), Number.POSITIVE_INFINITY);
     const recoveredMs = firstAfter - killedAt;
     const ackedAtRecovery = acked.length;
-    await until(() => acked.length >= ackedAtRecovery + 150, 20_000);
+    await until(() => acked.length >= ackedAtRecovery + 150, '150 acks after recovery', 20_000);
     stopAt = Date.now();
     await Promise.all(loops);
 
@@ -122,7 +127,8 @@ describe.each([0, 1])('Sentinel failover under traffic, REDIS_ACK_REPLICAS=%i', 
     );
     if (ackReplicas > 0) expect(lost).toEqual([]);
     expect(duplicates).toBe(0);
-    for (const pod of pods) await until(async () => (await pod.app.inject('/readyz')).statusCode === 200);
+    for (const pod of pods)
+      await until(async () => (await pod.app.inject('/readyz')).statusCode === 200, 'pod ready');
     await Promise.all([...members, ...senders].map((c) => c.close()));
   }, 90_000);
 });

@@ -1,7 +1,6 @@
-import { freePort } from '@chat/cluster';
+import { freePort, TestRedis } from '@chat/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningApp, startApp, TestClient } from './harness.js';
-import { TestRedis } from './redis-server.js';
 
 /** The `status` frame: clients hear when the pod's broker is unreachable, and when it is back. */
 describe('service status over the socket', () => {

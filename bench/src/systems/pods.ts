@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, RedisServer } from '@chat/cluster';
+import { freePort, RedisServer } from '@chat/testkit';
 import type { SystemKind } from '../load/protocol.js';
 import { sleep, track } from '../proc.js';
 import type { RunningSystem, StartOptions } from './types.js';

@@ -10,7 +10,7 @@ import {
   startCluster,
 } from '@chat/cluster';
 import { checkAgainstStreams, deliveryReport, Fleet } from '@chat/cluster/fleet';
-import { ProtocolClient } from '@chat/cluster/protocol-client';
+import { ProtocolClient } from '@chat/testkit';
 import type { IDeployment } from 'kubernetes-models/apps/v1';
 import type { IConfigMap } from 'kubernetes-models/v1';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,7 +52,7 @@ describe("the chart's KEDA and adapter queries against Prometheus", () => {
       namespace: NAMESPACE,
       podPrefix: podPrefix(keda),
     });
-    const token = await (await import('@chat/cluster/protocol-client')).fetchToken(cluster.url, 'q');
+    const token = await (await import('@chat/testkit')).fetchToken(cluster.url, 'q');
     const want = [5, 2, 0];
     for (const [i, pod] of cluster.podHandles().entries()) {
       opened.set(pod.id, want[i] ?? 0);

@@ -1,7 +1,7 @@
 import { ChatClient, type WebSocketConstructor } from '@chat/client';
 import { type Cluster, startCluster } from '@chat/cluster';
-import { fetchToken } from '@chat/cluster/protocol-client';
 import { WS_PATH } from '@chat/protocol';
+import { fetchToken } from '@chat/testkit';
 import { expect, test } from '@playwright/test';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';

@@ -1,6 +1,6 @@
 import { ChatClient, type SendResult, type WebSocketConstructor } from '@chat/client';
-import { fetchToken } from '@chat/cluster/protocol-client';
 import { WS_PATH } from '@chat/protocol';
+import { fetchToken } from '@chat/testkit';
 import WebSocket from 'ws';
 
 /** One Node client and everything it saw, for loss / duplicate / reconnect accounting. */

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '@chat/cluster';
+import { freePort } from '@chat/testkit';
 import { expect, test } from '@playwright/test';
 import { connection } from '../support/ui.js';
 

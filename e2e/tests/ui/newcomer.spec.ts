@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { type Cluster, DEFAULT_SERVER_ENTRY, freePort, startCluster } from '@chat/cluster';
+import { type Cluster, DEFAULT_SERVER_ENTRY, startCluster } from '@chat/cluster';
+import { freePort } from '@chat/testkit';
 import { expect, type Page, test } from '@playwright/test';
 import { connection, messageLog, openChat, say, shownTexts } from '../support/ui.js';
 

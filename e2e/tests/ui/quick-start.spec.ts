@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, RedisServer } from '@chat/cluster';
+import { freePort, RedisServer } from '@chat/testkit';
 import { type Browser, expect, type Page, test } from '@playwright/test';
 import { Command } from '../support/command.js';
 import { connection, messageLog, say } from '../support/ui.js';

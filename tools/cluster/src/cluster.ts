@@ -3,16 +3,23 @@ import { EventEmitter } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  DIR_PREFIX,
+  httpStatus,
+  RedisServer,
+  type RedisState,
+  reapOrphans,
+  releaseDir,
+  trackDir,
+  writeOwners,
+} from '@chat/testkit';
 import { Balancer, type BalancerOptions } from './balancer.js';
-import { DIR_PREFIX, reapOrphans, releaseDir, trackDir, writeOwners } from './children.js';
 import { controlHandler } from './control.js';
 import type { ClusterEvents, RollResult } from './events.js';
-import { httpStatus } from './net.js';
 import { type KillResult, Operations } from './operations.js';
 import { type ClusterOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import type { Pod, PodExit, PodInfo } from './pod.js';
 import { PrometheusServer } from './prometheus.js';
-import { RedisServer, type RedisState } from './redis.js';
 import { ReplicaSet, type Target } from './replica-set.js';
 
 export interface ClusterState {

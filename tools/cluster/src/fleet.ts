@@ -1,7 +1,7 @@
 import { ChatClient, type SendResult, type WebSocketConstructor } from '@chat/client';
 import { WS_PATH } from '@chat/protocol';
+import { fetchToken } from '@chat/testkit';
 import WebSocket from 'ws';
-import { fetchToken } from './protocol-client.js';
 
 /**
  * Reconnecting clients (packages/client, the app's own) through the balancer, with what each

@@ -16,7 +16,6 @@ export {
   fromScaledObject,
   type KedaTrigger,
 } from './chart-autoscaling.js';
-export { reapOrphans } from './children.js';
 export { Cluster, type ClusterState, startCluster } from './cluster.js';
 export { bounceRedis, controlHandler } from './control.js';
 export type { ClusterEvents, RollResult, RollStep } from './events.js';
@@ -28,7 +27,6 @@ export {
   metricReplicas,
   type Recommendation,
 } from './hpa.js';
-export { freePort } from './net.js';
 export { deletionCost, deletionOrder, type KillResult } from './operations.js';
 export { type ClusterOptions, DEFAULT_SERVER_ENTRY } from './options.js';
 export { Pod, type PodExit, type PodInfo, type PodPhase } from './pod.js';
@@ -40,6 +38,3 @@ export {
   type Sample,
   type ScrapeTarget,
 } from './prometheus.js';
-export { type RedisOptions, RedisServer, type RedisState, redisAnswers } from './redis.js';
-export { type RespValue, respCommand, respPairs } from './redis-resp.js';
-export { RedisSentinelSet, type SentinelSetOptions } from './redis-sentinel.js';

@@ -1,8 +1,14 @@
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 
-/** apps/server/dist/server.js, seen from tools/cluster/src. */
-export const DEFAULT_SERVER_ENTRY = fileURLToPath(
-  new URL('../../../apps/server/dist/server.js', import.meta.url),
+/**
+ * The server bundle of the @chat/server package this harness depends on (its `bin`,
+ * dist/server.js, written by `pnpm build`).
+ */
+export const DEFAULT_SERVER_ENTRY = join(
+  dirname(createRequire(import.meta.url).resolve('@chat/server/package.json')),
+  'dist',
+  'server.js',
 );
 
 export interface ClusterOptions {

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { httpStatus } from './net.js';
+import { httpStatus } from '@chat/testkit';
 
 export type PodPhase = 'starting' | 'running' | 'terminating' | 'exited';
 

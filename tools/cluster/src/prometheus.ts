@@ -1,8 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { trackChild } from './children.js';
-import { freePort, httpStatus, until } from './net.js';
+import { freePort, httpStatus, trackChild, until } from '@chat/testkit';
 
 export interface PrometheusOptions {
   /** Config, file_sd targets, TSDB and log live here. */

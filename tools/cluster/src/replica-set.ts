@@ -1,8 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import { join } from 'node:path';
-import { trackChild, writeOwners } from './children.js';
+import { delay, freePort, trackChild, writeOwners } from '@chat/testkit';
 import type { ClusterEvents } from './events.js';
-import { delay, freePort } from './net.js';
 import type { ResolvedOptions } from './options.js';
 import { Pod, type PodExit } from './pod.js';
 

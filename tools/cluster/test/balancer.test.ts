@@ -1,8 +1,9 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { freePort } from '@chat/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
-import { type Backend, Balancer, freePort } from '../src/index.js';
+import { type Backend, Balancer } from '../src/index.js';
 
 /** Load balancer unit tests against fake backends (no build, no Redis). */
 

@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { reapOrphans } from '@chat/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
-import { reapOrphans } from '../src/index.js';
 import { alive } from './client.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/parent.ts', import.meta.url));

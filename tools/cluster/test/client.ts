@@ -6,7 +6,7 @@ export {
   closeAll,
   fetchToken as token,
   ProtocolClient as Client,
-} from '../src/protocol-client.js';
+} from '@chat/testkit';
 
 /** Whether a process exists and is not a zombie (an exited child nobody reaped yet). */
 export function alive(pid: number): boolean {

@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RedisServer } from '@chat/cluster';
 import { Redis } from 'ioredis';
+import { RedisServer } from './redis.js';
 
 /**
  * A private redis-server for one test file (the cluster harness's: free port, own dir and
