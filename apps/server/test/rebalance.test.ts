@@ -16,6 +16,11 @@ describe('excessSockets: shed down to ceil(mean), only past the margin', () => {
     [1000, [1000], 10, 0], // alone: nothing to balance
     [0, [0, 0], 10, 0],
     [50, [50, 20, 20, 10], 50, 25], // mean 25, 50 > 37.5
+    [9, [9], 0, 0], // a fleet of one, no margin: still nothing
+    [9, [], 10, 0], // nothing read (this pod's own entry not there yet)
+    [9, [9, Number.NaN], 10, 0], // a corrupt entry: left out, so a fleet of one
+    [9, [9, -3], 10, 0],
+    [40, [40, 30, 30, Number.NaN], 10, 6], // the corrupt entry does not change the mean
   ])('own %s of fleet %j, margin %s%%: sheds %s', (own, fleet, margin, expected) => {
     expect(excessSockets(own, fleet, margin)).toBe(expected);
   });
@@ -36,6 +41,9 @@ describe('pickSockets', () => {
     expect(pickSockets(conns, 2).map((c) => c.id)).toEqual(['b', 'e']);
     expect(pickSockets(conns, 0)).toEqual([]);
     expect(pickSockets(conns, 10).map((c) => c.id)).toEqual(['b', 'e', 'f']);
+    // Not a count: nothing (a NaN used to take every socket).
+    expect(pickSockets(conns, Number.NaN)).toEqual([]);
+    expect(pickSockets(conns, -1)).toEqual([]);
   });
 });
 
@@ -72,6 +80,81 @@ describe('with Redis', () => {
       expect(await client.zcard('t1:{fleet}:expiry')).toBe(1);
     } finally {
       client.disconnect();
+    }
+  });
+
+  /** Waits for `n` more publishes of `node` (its expiry score moves on by one interval each). */
+  const publishes = async (prefix: string, node: string, n: number, intervalMs: number) => {
+    const probe = redis.client();
+    try {
+      const expiry = async () => Number(await probe.zscore(`${prefix}{fleet}:expiry`, node));
+      await expect.poll(expiry, { timeout: 5000 }).toBeGreaterThan(0);
+      const from = await expiry();
+      await expect.poll(expiry, { timeout: 10_000 }).toBeGreaterThanOrEqual(from + n * intervalMs);
+    } finally {
+      probe.disconnect();
+    }
+  };
+  const rebalanceEnv = (prefix: string) => ({
+    REDIS_URL: redis.url,
+    REDIS_PREFIX: prefix,
+    REBALANCE_ENABLED: 'true',
+    REBALANCE_INTERVAL_MS: '100',
+    REBALANCE_MARGIN_PCT: '1',
+    REBALANCE_MAX_CLOSE_RATE: '100',
+    REBALANCE_RECONNECT_HINT_MS: '100',
+  });
+  const closedTotal = async (app: RunningApp) =>
+    Number(
+      /chat_rebalance_closed_sockets_total\{[^}]*\} (\d+)/.exec(
+        await app.app.metrics.registry.metrics(),
+      )?.[1],
+    );
+
+  it('a single pod with rebalancing on closes nothing, however full it is', async () => {
+    const solo = await startApp({ ...rebalanceEnv('solo:'), NODE_ID: 'solo-a' });
+    try {
+      const clients = await Promise.all(
+        Array.from({ length: 10 }, () => TestClient.connect(solo.wsUrl, solo.token('solo'))),
+      );
+      let closes = 0;
+      for (const c of clients) void c.closed.then((x) => x.code === 1012 && closes++);
+      await publishes('solo:', 'solo-a', 10, 100);
+      expect(solo.app.hub.conns.size).toBe(10);
+      expect(closes).toBe(0);
+      expect(await closedTotal(solo)).toBe(0);
+      for (const c of clients) await c.close();
+    } finally {
+      await solo.close();
+    }
+  });
+
+  it('a balanced fleet closes nothing, even with a margin of 1 %', async () => {
+    const a = await startApp({ ...rebalanceEnv('bal:'), NODE_ID: 'bal-a' });
+    const b = await startApp({ ...rebalanceEnv('bal:'), NODE_ID: 'bal-b' });
+    try {
+      // One at a time, alternating (as a balancer would spread them): never more than one
+      // apart, so never above ceil(mean). 5 and 5, then 5 and 4.
+      const onA: TestClient[] = [];
+      const onB: TestClient[] = [];
+      for (let i = 0; i < 5; i++) {
+        onA.push(await TestClient.connect(a.wsUrl, a.token('bal')));
+        onB.push(await TestClient.connect(b.wsUrl, b.token('bal')));
+      }
+      let closes = 0;
+      // Only the server's closes (1012); the one this test closes itself is not one.
+      for (const c of [...onA, ...onB]) void c.closed.then((x) => x.code === 1012 && closes++);
+      await publishes('bal:', 'bal-a', 10, 100);
+      await publishes('bal:', 'bal-b', 10, 100);
+      expect(closes).toBe(0);
+      await onB.pop()?.close();
+      await publishes('bal:', 'bal-a', 10, 100);
+      expect([a.app.hub.conns.size, b.app.hub.conns.size, closes]).toEqual([5, 4, 0]);
+      expect([await closedTotal(a), await closedTotal(b)]).toEqual([0, 0]);
+      for (const c of [...onA, ...onB]) await c.close();
+    } finally {
+      await a.close();
+      await b.close();
     }
   });
 

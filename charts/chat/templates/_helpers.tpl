@@ -197,9 +197,6 @@ runs them.
 {{- if and (eq (include "chat.autoscaled" .) "true") (lt (int .Values.autoscaling.scaleDown.periodSeconds) (include "chat.terminationGracePeriodSeconds" . | int)) }}
 {{- fail (printf "autoscaling.scaleDown.periodSeconds (%d) must be at least terminationGracePeriodSeconds (%s) so one drain ends before the next scale-down" (int .Values.autoscaling.scaleDown.periodSeconds) (include "chat.terminationGracePeriodSeconds" .)) }}
 {{- end }}
-{{- if and .Values.server.rebalance.enabled (eq (include "chat.redisSource" .) "none") }}
-{{- fail "server.rebalance.enabled needs Redis: the pods compare their socket counts through it" }}
-{{- end }}
 {{- if gt (int .Values.server.history.pageSize) (int .Values.server.history.maxLength) }}
 {{- fail "server.history.pageSize must not exceed server.history.maxLength" }}
 {{- end }}

@@ -389,18 +389,29 @@ describe('disruption and Redis', () => {
 });
 
 describe('socket rebalancing after a scale-out', () => {
-  it('off by default; the values reach the server; refused without Redis', () => {
+  it('on by default with Redis; the values reach the server; off without Redis (one pod, nothing to balance)', () => {
     expect(configOf(rendered('default'))).toMatchObject({
-      REBALANCE_ENABLED: 'false',
+      REBALANCE_ENABLED: 'true',
       REBALANCE_INTERVAL_MS: '2000',
       REBALANCE_MARGIN_PCT: '10',
       REBALANCE_MAX_CLOSE_RATE: '20',
       REBALANCE_RECONNECT_HINT_MS: '1000',
     });
-    const on = render({ set: { 'server.rebalance.enabled': true, 'server.rebalance.maxCloseRate': 50 } });
-    expect(configOf(on)).toMatchObject({ REBALANCE_ENABLED: 'true', REBALANCE_MAX_CLOSE_RATE: '50' });
-    const run = template({ scenario: 'single-replica', set: { 'server.rebalance.enabled': true } });
-    expect(run.code).not.toBe(0);
-    expect(run.stderr).toContain('server.rebalance.enabled needs Redis');
+    const off = render({ set: { 'server.rebalance.enabled': false, 'server.rebalance.maxCloseRate': 50 } });
+    expect(configOf(off)).toMatchObject({ REBALANCE_ENABLED: 'false', REBALANCE_MAX_CLOSE_RATE: '50' });
+    // Every Redis-backed scenario has it on; the single replica on the in-memory broker renders
+    // (it used to fail the render) with it off.
+    for (const name of names) {
+      const docs = rendered(name);
+      const set = [
+        ...Object.entries(configOf(docs))
+          .filter(([, v]) => v !== '')
+          .map(([k]) => k),
+        ...(server(docs).env ?? []).map((e) => e.name),
+      ];
+      const redis = set.some((k) => /^REDIS_(URL|SENTINELS|CLUSTER_NODES)$/.test(k));
+      expect(configOf(docs).REBALANCE_ENABLED, name).toBe(String(redis));
+    }
+    expect(configOf(rendered('single-replica')).REBALANCE_ENABLED).toBe('false');
   });
 });

@@ -10,11 +10,17 @@ import type { Conn } from './connection.js';
  * routes them to the emptier pods.
  */
 
-/** Sockets this pod should shed now: its count above ceil(mean), once past the margin. */
+/**
+ * Sockets this pod should shed now: its count above ceil(mean), once past the margin. A fleet
+ * of one (or a read with no usable count besides this pod's) has nothing to balance: 0. A count
+ * that is not a non-negative number (a foreign or corrupt entry) is left out of the mean, never
+ * allowed to make it NaN (a NaN excess would have picked every socket).
+ */
 export function excessSockets(own: number, fleet: readonly number[], marginPct: number): number {
-  if (fleet.length < 2) return 0;
-  const mean = fleet.reduce((s, n) => s + n, 0) / fleet.length;
-  if (own <= mean * (1 + marginPct / 100)) return 0;
+  const counts = fleet.filter((n) => Number.isFinite(n) && n >= 0);
+  if (counts.length < 2 || !Number.isFinite(own) || own <= 0) return 0;
+  const mean = counts.reduce((s, n) => s + n, 0) / counts.length;
+  if (own <= mean * (1 + Math.max(0, marginPct) / 100)) return 0;
   // Down to ceil(mean), not to the margin: the fleet ends balanced, and a pod at ceil(mean)
   // never sheds again, so two pods cannot pass sockets back and forth.
   return Math.max(0, own - Math.ceil(mean));
@@ -27,7 +33,7 @@ export function excessSockets(own: number, fleet: readonly number[], marginPct: 
  */
 export function pickSockets(conns: Iterable<Conn>, count: number): Conn[] {
   const out: Conn[] = [];
-  if (count <= 0) return out;
+  if (!(count > 0)) return out; // also NaN
   for (const c of conns) {
     if (c.closing || c.draining) continue;
     out.push(c);
