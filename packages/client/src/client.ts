@@ -3,7 +3,6 @@ import { Connection } from './connection.js';
 import { Emitter, type Listener } from './emitter.js';
 import type { RoutedFrame } from './link.js';
 import { Outbox } from './outbox.js';
-import type { RoomStore } from './room-store.js';
 import { Rooms } from './rooms.js';
 import { resolveSettings } from './settings.js';
 import type {
@@ -37,7 +36,6 @@ export class ChatClient {
 
   constructor(options: ChatClientOptions) {
     const settings = resolveSettings(options);
-    const stores = new Map<string, RoomStore>();
     this.connection = new Connection(settings, this.emitter, {
       opened: () => {
         this.setService({ state: 'ok' });
@@ -51,8 +49,15 @@ export class ChatClient {
       },
       frame: (frame) => this.onFrame(frame),
     });
-    this.outbox = new Outbox(settings, this.emitter, this.connection, stores);
-    this.roomState = new Rooms(settings, this.emitter, this.connection, this.outbox, stores);
+    const sender = this.connection.sender;
+    // The outbox sees the rooms only through this (its OutboxRooms); Rooms is made just below.
+    this.outbox = new Outbox(settings, this.emitter, sender, {
+      has: (room) => this.roomState.has(room),
+      isJoined: (room) => this.roomState.isJoined(room),
+      showOwn: (message) => this.roomState.showOwn(message),
+      pendingChanged: (room) => this.roomState.pendingChanged(room),
+    });
+    this.roomState = new Rooms(settings, this.emitter, sender, this.outbox);
   }
 
   on<K extends keyof ChatClientEvents>(event: K, listener: Listener<ChatClientEvents[K]>): () => void {
@@ -77,9 +82,12 @@ export class ChatClient {
     return this.serviceValue;
   }
 
-  /** The `welcome` of the current connection, undefined while not open. */
+  /**
+   * The `welcome` of the current connection, undefined while not open. It changes only with the
+   * state: subscribe to `state` (or `welcome`) to follow it, e.g. with useSyncExternalStore.
+   */
   get welcome(): ServerFrameOf<'welcome'> | undefined {
-    return this.connection.welcome;
+    return this.connection.sender.welcome;
   }
 
   /** Rooms this client is in (or re-joining), in the order they were joined. */

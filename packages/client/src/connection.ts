@@ -1,7 +1,7 @@
-import { type ClientFrame, CloseCode, closeInfo, type ServerFrameOf } from '@chat/protocol';
+import { CloseCode, closeInfo, type ServerFrameOf } from '@chat/protocol';
 import { planReconnect } from './backoff.js';
 import type { Emitter } from './emitter.js';
-import { Link, type RoutedFrame } from './link.js';
+import { type FrameSender, Link, type RoutedFrame } from './link.js';
 import type { Settings } from './settings.js';
 import { TokenRefresh } from './token-refresh.js';
 import type { ChatClientEvents, ConnectionStatus } from './types.js';
@@ -60,12 +60,9 @@ export class Connection {
     return this.statusValue;
   }
 
-  get welcome(): ServerFrameOf<'welcome'> | undefined {
-    return this.link.welcome;
-  }
-
-  isOpen(): boolean {
-    return this.statusValue.state === 'open' && this.link.connected;
+  /** The Link, for those that send on it (rooms, outbox); one per client, sockets come and go in it. */
+  get sender(): FrameSender {
+    return this.link;
   }
 
   connect(): void {
@@ -97,13 +94,8 @@ export class Connection {
     return true;
   }
 
-  /** False when there is no open socket or it refused the frame: the caller keeps it for later. */
-  transmit(frame: ClientFrame): boolean {
-    return this.link.transmit(frame);
-  }
-
   ping(): void {
-    if (this.isOpen()) this.transmit({ type: 'ping', t: this.settings.now() });
+    if (this.link.isOpen()) this.link.transmit({ type: 'ping', t: this.settings.now() });
   }
 
   // ---- attempts and closes -----------------------------------------------------------------

@@ -1,14 +1,11 @@
-export {
-  type BackoffOptions,
-  backoffDelay,
-  DEFAULT_BACKOFF,
-  planReconnect,
-  type ReconnectPlan,
-} from './backoff.js';
+/**
+ * The package's public face: ChatClient and the types of its options, events, snapshots and
+ * errors. Everything else in src/ is internal (tests import it by path).
+ */
+export type { BackoffOptions } from './backoff.js';
 export { ChatClient } from './client.js';
-export { Emitter, type Listener } from './emitter.js';
-export { browserEnvironment, type ClientEnvironment, type EnvironmentHandlers } from './environment.js';
-export { RoomStore, type RoomStoreOptions } from './room-store.js';
+export type { Listener } from './emitter.js';
+export type { ClientEnvironment, EnvironmentHandlers } from './environment.js';
 export {
   ChatClientError,
   type ChatClientEvents,

@@ -26,11 +26,21 @@ export interface LinkEvents {
   closed(code: number, reason: string, welcomed: boolean): void;
 }
 
+/** What Rooms and the Outbox need to put frames on the wire: the Link, seen narrowly. */
+export interface FrameSender {
+  /** The current socket's `welcome` (user, limits); undefined until then and once it is gone. */
+  readonly welcome: ServerFrameOf<'welcome'> | undefined;
+  /** A socket is there and has been welcomed: joins and sends may go. */
+  isOpen(): boolean;
+  /** False when there is no open socket or it refused the frame: the caller keeps it for later. */
+  transmit(frame: ClientFrame): boolean;
+}
+
 /**
  * One WebSocket at a time, from the upgrade to its end: the connect timeout, the heartbeat
  * watchdog, decoding and answering pings. Whether and when to open the next one is not its call.
  */
-export class Link {
+export class Link implements FrameSender {
   private socket: WebSocketLike | undefined;
   private welcomeFrame: ServerFrameOf<'welcome'> | undefined;
   private connectTimer: unknown;
@@ -51,8 +61,9 @@ export class Link {
     return this.welcomeFrame;
   }
 
-  get connected(): boolean {
-    return this.socket !== undefined;
+  isOpen(): boolean {
+    // Set on `welcome`, cleared with the socket (reset()).
+    return this.welcomeFrame !== undefined;
   }
 
   /** Throws when no socket can be made (no implementation, bad URL). */

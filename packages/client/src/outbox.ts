@@ -1,7 +1,8 @@
-import { type ChatMessage, type ClientFrame, MAX_TEXT_CHARS, type ServerFrameOf } from '@chat/protocol';
+import { type ChatMessage, MAX_TEXT_CHARS, type ServerFrameOf } from '@chat/protocol';
 import type { Emitter } from './emitter.js';
+import type { FrameSender } from './link.js';
+import { type OutboxEntry, RETRYABLE_SEND_ERRORS, refuseSend, toPending } from './outbox-entry.js';
 import { Pacer } from './pacer.js';
-import type { RoomStore } from './room-store.js';
 import type { Settings } from './settings.js';
 import {
   ChatClientError,
@@ -11,36 +12,17 @@ import {
   type SendResult,
 } from './types.js';
 
-interface OutboxEntry {
-  clientMsgId: string;
-  room: string;
-  text: string;
-  createdAt: number;
-  status: PendingMessage['status'];
-  sends: number;
-  error?: PendingMessage['error'];
-  /** Not sent again before this time (rate limited, storage unavailable). */
-  notBefore: number;
-  timer: unknown;
-  resolve: (result: SendResult) => void;
-  reject: (error: ChatClientError) => void;
+/** What the outbox needs of the rooms (Rooms): it neither holds nor changes a room's store. */
+export interface OutboxRooms {
+  /** The client is in the room (joined or re-joining): a send to it is accepted. */
+  has(room: string): boolean;
+  /** Joined on the current connection: the room's messages may go. */
+  isJoined(room: string): boolean;
+  /** Shows our acknowledged message in its room at once. */
+  showOwn(message: ChatMessage): void;
+  /** The room's pending messages changed (its snapshot is stale). */
+  pendingChanged(room: string): void;
 }
-
-/** What the outbox needs of the transport. */
-export interface Transport {
-  readonly welcome: ServerFrameOf<'welcome'> | undefined;
-  isOpen(): boolean;
-  transmit(frame: ClientFrame): boolean;
-}
-
-/** Send-error codes after which the same clientMsgId is sent again later. */
-const RETRYABLE_SEND_ERRORS = new Set<string>([
-  'unavailable',
-  'outcome_unknown',
-  'rate_limited',
-  'not_joined',
-  'internal',
-]);
 
 /**
  * Unacknowledged sends. Every (re)send of a message reuses its clientMsgId so the server can
@@ -53,22 +35,17 @@ export class Outbox {
   /** One timer for every room held back by the pacer. */
   private paceTimer: unknown;
 
-  /** `stores` is the client's room map, shared with Rooms: only rooms in it can be sent to. */
   constructor(
     private readonly settings: Settings,
     private readonly emitter: Emitter<ChatClientEvents>,
-    private readonly transport: Transport,
-    private readonly stores: ReadonlyMap<string, RoomStore>,
+    private readonly sender: FrameSender,
+    private readonly rooms: OutboxRooms,
   ) {}
 
   add(room: string, text: string): { clientMsgId: string; promise: Promise<SendResult> } {
     const clientMsgId = this.settings.createId();
-    const maxChars = this.transport.welcome?.maxTextChars ?? MAX_TEXT_CHARS;
-    let early: ChatClientError | undefined;
-    if (!this.stores.has(room)) early = new ChatClientError('not_joined', `not in #${room}`, clientMsgId);
-    else if (text.length === 0) early = new ChatClientError('bad_frame', 'empty message', clientMsgId);
-    else if (text.length > maxChars)
-      early = new ChatClientError('text_too_long', `longer than ${maxChars} characters`, clientMsgId);
+    const maxChars = this.sender.welcome?.maxTextChars ?? MAX_TEXT_CHARS;
+    const early = refuseSend(clientMsgId, room, text, this.rooms.has(room), maxChars);
 
     const promise = new Promise<SendResult>((resolve, reject) => {
       if (early) {
@@ -130,24 +107,13 @@ export class Outbox {
 
   pendingIn(room: string): PendingMessage[] {
     const pending: PendingMessage[] = [];
-    for (const e of this.entries.values()) {
-      if (e.room !== room) continue;
-      pending.push({
-        clientMsgId: e.clientMsgId,
-        room: e.room,
-        text: e.text,
-        createdAt: e.createdAt,
-        status: e.status,
-        sends: e.sends,
-        ...(e.error ? { error: e.error } : {}),
-      });
-    }
+    for (const e of this.entries.values()) if (e.room === room) pending.push(toPending(e));
     return pending;
   }
 
   /** A new connection is open: pace to the limits its `welcome` announced. */
   connected(): void {
-    this.pacer.reset(this.transport.welcome?.limits, this.settings.now());
+    this.pacer.reset(this.sender.welcome?.limits, this.settings.now());
   }
 
   /** The socket is gone: what was in flight may or may not have arrived, so it is sent again. */
@@ -164,7 +130,7 @@ export class Outbox {
   /** Our own message in the server's ordered stream settles its send. */
   settleFromStream(message: ChatMessage): void {
     const own = this.entries.get(message.clientMsgId);
-    if (own && own.room === message.room && message.from.id === this.transport.welcome?.user.id) {
+    if (own && own.room === message.room && message.from.id === this.sender.welcome?.user.id) {
       // The stream only carries durable messages: this is as good as the ack.
       this.settle(own, { clientMsgId: own.clientMsgId, room: own.room, id: message.id, duplicate: false });
     }
@@ -172,20 +138,18 @@ export class Outbox {
 
   onAck(frame: ServerFrameOf<'ack'>): void {
     const entry = this.entries.get(frame.clientMsgId);
-    const store = this.stores.get(frame.room);
-    const welcome = this.transport.welcome;
-    if (entry && store && welcome) {
+    const welcome = this.sender.welcome;
+    if (entry && welcome) {
       // Show the message right away under its id; its own `msg` may arrive later (then dropped as a
       // duplicate). It does not move lastId: the stream may still deliver earlier ids.
-      const message: ChatMessage = {
+      this.rooms.showOwn({
         id: frame.id,
         room: frame.room,
         from: welcome.user,
         text: entry.text,
         ts: this.settings.now(),
         clientMsgId: frame.clientMsgId,
-      };
-      if (store.accept(message)) this.emitter.emit('message', message);
+      });
     }
     if (entry) {
       this.settle(entry, {
@@ -220,8 +184,7 @@ export class Outbox {
 
   /** Sends what is due in a room, oldest first; a message that must wait holds back the later ones. */
   flushRoom(room: string): void {
-    const store = this.stores.get(room);
-    if (!store?.joined || !this.transport.isOpen()) return;
+    if (!this.rooms.isJoined(room) || !this.sender.isOpen()) return;
     const now = this.settings.now();
     let changed = false;
     for (const entry of this.entries.values()) {
@@ -241,7 +204,7 @@ export class Outbox {
         break;
       }
       this.clearTimer(entry);
-      const sent = this.transport.transmit({
+      const sent = this.sender.transmit({
         type: 'send',
         room,
         clientMsgId: entry.clientMsgId,
@@ -294,10 +257,9 @@ export class Outbox {
     this.emitter.emit('room', { room: entry.room });
   }
 
-  /** Snapshots are cached by room version: a pending change must bump it. */
+  /** Snapshots are cached: a pending change must be told. */
   private touch(room: string): void {
-    const store = this.stores.get(room);
-    if (store) store.version++;
+    this.rooms.pendingChanged(room);
   }
 
   private clearTimer(entry: OutboxEntry): void {

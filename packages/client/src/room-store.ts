@@ -8,17 +8,14 @@ export interface RoomStoreOptions {
 }
 
 /**
- * One room's view: an id-ordered, bounded message list, the last id seen (for resume), the
- * duplicate filter, and the presence entries. It does not know about sockets.
+ * One room's view: an id-ordered, bounded message list, the last id seen (for resume), whether
+ * it is joined on this connection, the duplicate filter, and the presence entries. It does not
+ * know about sockets. Only Rooms creates and changes these (through the methods below).
  */
 export class RoomStore {
-  /** Raised on every visible change, so snapshots can be cached. */
-  version = 0;
-  /** The greatest id received from the server's ordered stream (msg, joined, resync). */
-  lastId: string | undefined;
-  /** Joined on the current connection (the server answered `joined` or `resync`). */
-  joined = false;
-
+  private revision = 0;
+  private last: string | undefined;
+  private joinedNow = false;
   private list: ChatMessage[] = [];
   private readonly seen = new Set<string>();
   /** Every id at or below this one was seen and has since left the duplicate window. */
@@ -30,16 +27,38 @@ export class RoomStore {
     private readonly options: RoomStoreOptions,
   ) {}
 
+  /** Raised on every visible change, so snapshots can be cached. */
+  get version(): number {
+    return this.revision;
+  }
+
+  /** The greatest id received from the server's ordered stream (msg, joined, resync). */
+  get lastId(): string | undefined {
+    return this.last;
+  }
+
+  /** Joined on the current connection (the server answered `joined` or `resync`). */
+  get joined(): boolean {
+    return this.joinedNow;
+  }
+
   get messages(): readonly ChatMessage[] {
     return this.list;
   }
 
-  /** Records that the server's ordered stream has reached `id` (resume asks for what follows). */
-  observe(id: string): void {
-    this.lastId = maxId(this.lastId, id);
+  /** The server answered `joined` or `resync` on this connection, or (false) no longer counts. */
+  setJoined(joined: boolean): void {
+    if (this.joinedNow === joined) return;
+    this.joinedNow = joined;
+    this.revision++;
   }
 
-  isDuplicate(id: string): boolean {
+  /** Records that the server's ordered stream has reached `id` (resume asks for what follows). */
+  observe(id: string): void {
+    this.last = maxId(this.last, id);
+  }
+
+  private isDuplicate(id: string): boolean {
     if (this.seen.has(id)) return true;
     return this.floor !== undefined && compareIds(id, this.floor) <= 0;
   }
@@ -50,7 +69,7 @@ export class RoomStore {
     this.remember(message.id);
     if (this.options.history > 0) {
       this.insert(message);
-      this.version++;
+      this.revision++;
     }
     return true;
   }
@@ -60,26 +79,20 @@ export class RoomStore {
     this.list = [];
     this.seen.clear();
     this.floor = undefined;
-    this.lastId = undefined;
-    this.version++;
+    this.last = undefined;
+    this.revision++;
   }
 
   setPresence(entries: readonly PresenceEntry[]): void {
     this.presenceByKey.clear();
     for (const e of entries) this.presenceByKey.set(e.key, e);
-    this.version++;
+    this.revision++;
   }
 
   applyPresence(join: readonly PresenceEntry[], leave: readonly string[]): void {
     for (const key of leave) this.presenceByKey.delete(key);
     for (const e of join) this.presenceByKey.set(e.key, e);
-    this.version++;
-  }
-
-  clearPresence(): void {
-    if (this.presenceByKey.size === 0) return;
-    this.presenceByKey.clear();
-    this.version++;
+    this.revision++;
   }
 
   presence(): PresenceEntry[] {

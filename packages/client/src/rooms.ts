@@ -1,20 +1,32 @@
-import { type ChatMessage, type ClientFrame, compareIds, type ServerFrameOf, ZERO_ID } from '@chat/protocol';
+import { type ChatMessage, compareIds, type ServerFrameOf, ZERO_ID } from '@chat/protocol';
 import { hintedDelay } from './backoff.js';
 import type { Emitter } from './emitter.js';
-import type { Outbox } from './outbox.js';
+import type { FrameSender } from './link.js';
 import { RoomStore } from './room-store.js';
 import type { Settings } from './settings.js';
-import { ChatClientError, type ChatClientEvents, type JoinResult, type RoomSnapshot } from './types.js';
+import {
+  ChatClientError,
+  type ChatClientEvents,
+  type ClientErrorCode,
+  type JoinResult,
+  type PendingMessage,
+  type RoomSnapshot,
+} from './types.js';
 
 interface JoinWaiter {
   resolve: (result: JoinResult) => void;
   reject: (error: ChatClientError) => void;
 }
 
-/** What rooms need of the transport. */
-export interface RoomTransport {
-  isOpen(): boolean;
-  transmit(frame: ClientFrame): boolean;
+/** What rooms need of the outbox (Outbox): the pending sends of a room, and when to flush or fail them. */
+export interface RoomsOutbox {
+  pendingIn(room: string): PendingMessage[];
+  /** A message from the server's ordered stream: our own settles its send. */
+  settleFromStream(message: ChatMessage): void;
+  /** The room is joined: its queued messages may go. */
+  flushRoom(room: string): void;
+  /** The client is no longer in the room: its messages fail with `code`. */
+  failRoom(room: string, code: ClientErrorCode, message: string): void;
 }
 
 /** Join-error codes after which the room is given up. */
@@ -31,26 +43,45 @@ interface JoinRetry {
 /**
  * The rooms the client is in: joining and re-joining them (with `since` = the last id seen),
  * their messages, presence and snapshots. A room stays here across reconnects until `leave()` or
- * a refusal for good.
+ * a refusal for good. It alone creates and changes the rooms' stores; the outbox asks it.
  */
 export class Rooms {
+  private readonly stores = new Map<string, RoomStore>();
   private readonly waiters = new Map<string, JoinWaiter[]>();
   private readonly snapshots = new Map<string, { version: number; snapshot: RoomSnapshot }>();
   private readonly retries = new Map<string, JoinRetry>();
   private names: readonly string[] = [];
 
-  /** `stores` is shared with the outbox, which reads it to know where it may send. */
   constructor(
     private readonly settings: Settings,
     private readonly emitter: Emitter<ChatClientEvents>,
-    private readonly transport: RoomTransport,
-    private readonly outbox: Outbox,
-    private readonly stores: Map<string, RoomStore>,
+    private readonly sender: FrameSender,
+    private readonly outbox: RoomsOutbox,
   ) {}
 
   /** In join order; a new array on every change. */
   get list(): readonly string[] {
     return this.names;
+  }
+
+  /** The client is in the room (joined, or joining / re-joining). */
+  has(room: string): boolean {
+    return this.stores.has(room);
+  }
+
+  /** Joined on the current connection. */
+  isJoined(room: string): boolean {
+    return this.stores.get(room)?.joined ?? false;
+  }
+
+  /** Our own acknowledged message, shown at once; its `msg` from the stream is then a duplicate. */
+  showOwn(message: ChatMessage): void {
+    if (this.stores.get(message.room)?.accept(message)) this.emitter.emit('message', message);
+  }
+
+  /** The room's pending messages changed: the next snapshot is built afresh. */
+  pendingChanged(room: string): void {
+    this.snapshots.delete(room);
   }
 
   join(room: string): Promise<JoinResult> {
@@ -66,7 +97,7 @@ export class Rooms {
       if (!store) {
         this.stores.set(room, new RoomStore(room, this.settings));
         this.listChanged();
-        if (this.transport.isOpen()) this.sendJoin(room);
+        if (this.sender.isOpen()) this.sendJoin(room);
       }
     });
   }
@@ -75,7 +106,7 @@ export class Rooms {
     if (!this.stores.delete(room)) return;
     this.snapshots.delete(room);
     this.stopRetry(room);
-    if (this.transport.isOpen()) this.transport.transmit({ type: 'leave', room });
+    if (this.sender.isOpen()) this.sender.transmit({ type: 'leave', room });
     this.rejectJoin(room, new ChatClientError('left', `left #${room}`, room));
     this.outbox.failRoom(room, 'left', `left #${room}`);
     this.listChanged();
@@ -110,12 +141,7 @@ export class Rooms {
   markDisconnected(): void {
     // The next socket re-joins every room anyway, and its refusals start from scratch.
     for (const room of [...this.retries.keys()]) this.stopRetry(room);
-    for (const store of this.stores.values()) {
-      if (store.joined) {
-        store.joined = false;
-        store.version++;
-      }
-    }
+    for (const store of this.stores.values()) store.setJoined(false);
   }
 
   notifyAll(): void {
@@ -131,8 +157,7 @@ export class Rooms {
       this.receive(store, m);
     }
     store.setPresence(frame.presence);
-    store.joined = true;
-    store.version++;
+    store.setJoined(true);
     this.stopRetry(frame.room);
     this.emitPresence(store);
     const waiters = this.waiters.get(frame.room);
@@ -155,9 +180,8 @@ export class Rooms {
     const last = store.lastId ?? ZERO_ID;
     if (prev !== undefined && prev !== last && compareIds(message.id, last) > 0) {
       this.emitter.emit('gap', { room: message.room, id: message.id, prev, lastId: last });
-      store.joined = false;
-      store.version++;
-      if (this.transport.isOpen()) this.sendJoin(message.room);
+      store.setJoined(false);
+      if (this.sender.isOpen()) this.sendJoin(message.room);
       return;
     }
     store.observe(message.id);
@@ -216,7 +240,7 @@ export class Rooms {
       () => {
         retry.timer = undefined;
         const store = this.stores.get(room);
-        if (store && !store.joined && this.transport.isOpen()) this.sendJoin(room);
+        if (store && !store.joined && this.sender.isOpen()) this.sendJoin(room);
       },
       hintedDelay(wait, backoff, this.settings.random),
     );
@@ -231,7 +255,7 @@ export class Rooms {
 
   private sendJoin(room: string): void {
     const since = this.stores.get(room)?.lastId;
-    this.transport.transmit(since === undefined ? { type: 'join', room } : { type: 'join', room, since });
+    this.sender.transmit(since === undefined ? { type: 'join', room } : { type: 'join', room, since });
   }
 
   private rejectJoin(room: string, error: ChatClientError): void {

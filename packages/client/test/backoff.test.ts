@@ -1,6 +1,6 @@
 import { CLOSE_CODES } from '@chat/protocol';
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, DEFAULT_BACKOFF, planReconnect } from '../src/index.js';
+import { backoffDelay, DEFAULT_BACKOFF, planReconnect } from '../src/backoff.js';
 
 const opts = { baseMs: 100, capMs: 1_000, slowBaseMs: 1_000, slowCapMs: 10_000, soonMaxMs: 2_000 };
 

@@ -1,6 +1,8 @@
 import type { ChatMessage } from '@chat/protocol';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { browserEnvironment, Emitter, RoomStore } from '../src/index.js';
+import { Emitter } from '../src/emitter.js';
+import { browserEnvironment } from '../src/environment.js';
+import { RoomStore } from '../src/room-store.js';
 
 function msg(id: string, text = id): ChatMessage {
   return { id, room: 'r', from: { id: 'u', name: 'U' }, text, ts: 0, clientMsgId: `cmid-${id}-xxxx` };

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useState } from 'react';
 import { useChatClient } from '../hooks/useChatClient';
-import { useConnection, useRooms, useService } from '../hooks/useClientState';
+import { useConnection, useRooms, useService, useWelcome } from '../hooks/useClientState';
 import { useUnread } from '../hooks/useUnread';
 import { DEFAULT_ROOM } from '../lib/rooms';
 import { loadRooms, saveRooms } from '../lib/storage';
@@ -22,6 +22,7 @@ export function ChatScreen({ session, onSignOut }: Props) {
   const status = useConnection(client);
   const service = useService(client);
   const rooms = useRooms(client);
+  const welcome = useWelcome(client);
   // The rooms of the last visit (this browser, this user), or #general the first time.
   const [saved] = useState(() => loadRooms(session.userId));
   const [selected, setSelected] = useState(saved?.active ?? saved?.rooms[0] ?? DEFAULT_ROOM);
@@ -87,7 +88,7 @@ export function ChatScreen({ session, onSignOut }: Props) {
               client={client}
               room={active}
               me={me}
-              maxChars={client.welcome?.maxTextChars}
+              maxChars={welcome?.maxTextChars}
               connected={status.state === 'open'}
               service={service}
             />

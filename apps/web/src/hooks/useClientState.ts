@@ -1,10 +1,28 @@
 import type { ChatClient, ConnectionStatus, RoomSnapshot, ServiceStatus } from '@chat/client';
+import type { ServerFrameOf } from '@chat/protocol';
 import { useCallback, useSyncExternalStore } from 'react';
 
 /** The connection status (state, close code and reason, next retry, pod). */
 export function useConnection(client: ChatClient): ConnectionStatus {
   const subscribe = useCallback((onChange: () => void) => client.on('state', onChange), [client]);
   return useSyncExternalStore(subscribe, () => client.status);
+}
+
+/** The current connection's `welcome` (limits such as maxTextChars), undefined while not open. */
+export function useWelcome(client: ChatClient): ServerFrameOf<'welcome'> | undefined {
+  // A new welcome comes with a state change to open; losing it, with the next state change.
+  const subscribe = useCallback(
+    (onChange: () => void) => {
+      const offState = client.on('state', onChange);
+      const offWelcome = client.on('welcome', onChange);
+      return () => {
+        offState();
+        offWelcome();
+      };
+    },
+    [client],
+  );
+  return useSyncExternalStore(subscribe, () => client.welcome);
 }
 
 /** The rooms the client is in, in the order they were joined. */
