@@ -30,6 +30,34 @@ describe('connecting', () => {
     expect(conn.protocol).toBe(SUBPROTOCOL);
   });
 
+  it('changes welcome only together with a state event (what a UI subscription relies on)', async () => {
+    const { client } = makeClient(server, { backoff: FAST_BACKOFF });
+    const seen: { state: string; maxTextChars: number | undefined }[] = [];
+    client.on('state', (s) => seen.push({ state: s.state, maxTextChars: client.welcome?.maxTextChars }));
+    client.connect();
+    const first = await server.connection(1);
+    await inState(client, 'open');
+    const open = client.welcome;
+    expect(open?.node).toBe('pod-a');
+    first.terminate();
+    await inState(client, 'reconnecting');
+    expect(client.welcome).toBeUndefined();
+    await inState(client, 'open');
+    expect(client.welcome).not.toBe(open);
+    client.close('bye');
+    expect(client.welcome).toBeUndefined();
+    const max = open?.maxTextChars;
+    expect(max).toBeTypeOf('number');
+    expect(seen).toEqual([
+      { state: 'connecting', maxTextChars: undefined },
+      { state: 'open', maxTextChars: max },
+      { state: 'reconnecting', maxTextChars: undefined },
+      { state: 'connecting', maxTextChars: undefined },
+      { state: 'open', maxTextChars: max },
+      { state: 'closed', maxTextChars: undefined },
+    ]);
+  });
+
   it('answers the server ping with a pong carrying the same t', async () => {
     const { client } = makeClient(server);
     client.connect();
