@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { MAX_TEXT_CHARS } from '@chat/protocol';
+import { DEFAULT_TOKEN_AUDIENCE, DEFAULT_TOKEN_ISSUER, DRAIN_DEFAULTS, MAX_TEXT_CHARS } from '@chat/protocol';
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { SecuritySettings, TRUST_PROXY_PATTERN } from './config-security.js';
@@ -82,8 +82,11 @@ export const ConfigSchema = Type.Object({
     default: '',
     description: 'HMAC secret (>= 32 chars) that signs tokens; empty generates one per process (dev only)',
   }),
-  TOKEN_ISSUER: Type.String({ default: 'realtime-chat', description: 'iss claim issued and required' }),
-  TOKEN_AUDIENCE: Type.String({ default: 'chat', description: 'aud claim issued and required' }),
+  TOKEN_ISSUER: Type.String({ default: DEFAULT_TOKEN_ISSUER, description: 'iss claim issued and required' }),
+  TOKEN_AUDIENCE: Type.String({
+    default: DEFAULT_TOKEN_AUDIENCE,
+    description: 'aud claim issued and required',
+  }),
   TOKEN_TTL_S: Int({ default: 3600, minimum: 60, description: 'Lifetime of dev tokens in seconds' }),
   DEV_TOKENS: Bool(
     true,
@@ -157,11 +160,11 @@ export const ConfigSchema = Type.Object({
       "A room's history (Redis stream and its clientMsgIds) is deleted after this many seconds without a message",
   }),
   DRAIN_WINDOW_MS: Int({
-    default: 10000,
+    default: DRAIN_DEFAULTS.windowMs,
     description: 'On SIGTERM, open sockets are closed 1012 spread over this window',
   }),
   DRAIN_MAX_CLOSE_RATE: Int({
-    default: 500,
+    default: DRAIN_DEFAULTS.maxCloseRate,
     minimum: 1,
     description: 'At most this many sockets closed per second while draining (few sockets drain fast)',
   }),

@@ -1,5 +1,12 @@
 import { parseArgs } from 'node:util';
-import { decodeServerFrame, handshakeProtocols, TOKEN_PATH, type TokenResponse } from '@chat/protocol';
+import {
+  DEFAULT_TOKEN_AUDIENCE,
+  DEFAULT_TOKEN_ISSUER,
+  decodeServerFrame,
+  handshakeProtocols,
+  TOKEN_PATH,
+  type TokenResponse,
+} from '@chat/protocol';
 import WebSocket from 'ws';
 import { createTokens } from './auth/tokens.js';
 
@@ -23,8 +30,8 @@ async function token(): Promise<string> {
   if (secret) {
     return createTokens({
       secret,
-      issuer: process.env.TOKEN_ISSUER || 'realtime-chat',
-      audience: process.env.TOKEN_AUDIENCE || 'chat',
+      issuer: process.env.TOKEN_ISSUER || DEFAULT_TOKEN_ISSUER,
+      audience: process.env.TOKEN_AUDIENCE || DEFAULT_TOKEN_AUDIENCE,
       ttlS: 60,
     }).issue('helm-test').token;
   }

@@ -1,4 +1,5 @@
 /** The figures part of RESULTS.md: the machine, the versions, and every system side by side. */
+import { drainWindowMs } from '@chat/protocol';
 import type { SystemKind } from '../load/protocol.js';
 import type { ProfileSummary } from '../profile.js';
 import type { BenchResult, DrainResult, StepResult, SystemResult } from '../run.js';
@@ -131,7 +132,8 @@ function drainRows(r: BenchResult): string[] {
   const drains = ordered(r).filter((x) => x.drain);
   if (drains.length === 0) return [];
   const d = (x: SystemResult | undefined) => x?.drain;
-  const window = Math.min(10_000, ((d(r.systems.chat)?.clients ?? 5000) * 1000) / 500);
+  // The server's default drain settings (the bench does not change them).
+  const window = drainWindowMs(d(r.systems.chat)?.clients ?? 5000);
   return [
     row(r, 'drain storm: clients on the terminated pod', (x) => d(x)?.clients, 0, '', false),
     textRow(

@@ -19,11 +19,3 @@ export function tokenFromProtocols(protocols: Iterable<string>): string | undefi
   }
   return undefined;
 }
-
-/** Response of POST /api/token (the development token endpoint). */
-export interface TokenResponse {
-  token: string;
-  /** Epoch milliseconds. */
-  expiresAt: number;
-  user: { id: string; name: string };
-}

@@ -2,13 +2,7 @@
  * Message ids are Redis Stream ids ("<ms>-<seq>"), also produced by the memory broker, so that
  * ordering, resume and de-duplication work the same whatever broker is behind the server.
  */
-export type StreamId = `${number}-${number}`;
-
-const STREAM_ID = /^(\d{1,20})-(\d{1,20})$/;
-
-export function isStreamId(value: string): value is StreamId {
-  return STREAM_ID.test(value);
-}
+// Their shape on the wire is StreamIdSchema (frames.ts).
 
 /** The id that sorts before every real id: "resume from the very beginning". */
 export const ZERO_ID = '0-0';

@@ -2,11 +2,12 @@ import {
   type ClientFrame,
   decodeServerFrame,
   handshakeProtocols,
+  isTokenResponse,
   type ServerFrame,
   type ServerFrameOf,
   type ServerFrameType,
+  SUBPROTOCOL,
   TOKEN_PATH,
-  type TokenResponse,
 } from '@chat/protocol';
 import WebSocket from 'ws';
 
@@ -27,7 +28,10 @@ export async function fetchToken(baseUrl: string, name = 'tester'): Promise<stri
     body: JSON.stringify({ name }),
   });
   if (!res.ok) throw new Error(`POST ${TOKEN_PATH}: ${res.status} ${await res.text()}`);
-  return ((await res.json()) as TokenResponse).token;
+  const body: unknown = await res.json();
+  if (!isTokenResponse(body))
+    throw new Error(`POST ${TOKEN_PATH}: not a token response: ${JSON.stringify(body)}`);
+  return body.token;
 }
 
 let seq = 0;
@@ -47,7 +51,7 @@ export class ProtocolClient {
 
   /** `token` undefined offers only the subprotocol, as a client without a token would. */
   constructor(url: string, token: string | undefined, headers: Record<string, string> = {}) {
-    const protocols = token === undefined ? ['chat.v1'] : handshakeProtocols(token);
+    const protocols = token === undefined ? [SUBPROTOCOL] : handshakeProtocols(token);
     this.ws = new WebSocket(url, protocols, { headers });
     this.opened = new Promise((resolve, reject) => {
       this.ws.once('open', () => resolve());

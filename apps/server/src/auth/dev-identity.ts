@@ -7,11 +7,7 @@ import { createHmac } from 'node:crypto';
  * same id on every refresh and on every pod; knowing someone's id (it is shown in presence
  * and on every message) gives nothing, because the id cannot be turned back into the secret.
  */
-export const DEV_KEY_PATTERN = '^[A-Za-z0-9_-]{22,128}$';
-
-/** Shape of every user id this server derives (`u_` + 22 base64url characters = 132 bits). */
-export const USER_ID_PATTERN = '^u_[A-Za-z0-9_-]{22}$';
-
+// The key's and the id's shapes (DEV_KEY_PATTERN, USER_ID_PATTERN) are in @chat/protocol.
 export function devUserId(serverKey: string, browserKey: string): string {
   const mac = createHmac('sha256', serverKey).update('chat dev identity\0').update(browserKey).digest();
   return `u_${mac.subarray(0, 16).toString('base64url').slice(0, 22)}`;

@@ -1,11 +1,6 @@
 import type { PresenceEntry } from '@chat/protocol';
 
-/**
- * A message as stored: `body` is a JSON object string of every ChatMessage field except `id`
- * (`{"room":..,"from":..,"text":..,"ts":..,"clientMsgId":..}`). Keeping the stored and
- * published form pre-serialized lets a pod build each outgoing frame by concatenation, once,
- * instead of re-encoding per socket.
- */
+/** A message as stored: `body` comes from @chat/protocol's encodeStoredBody. */
 export interface StoredMessage {
   id: string;
   body: string;

@@ -1,14 +1,5 @@
-import {
-  MAX_NAME_CHARS,
-  normalizeDisplayName,
-  ROOM_PATTERN,
-  TOKEN_PATH,
-  type TokenResponse,
-} from '@chat/protocol';
-import { Type } from '@sinclair/typebox';
-import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { checkTokenRequest, normalizeDisplayName, TOKEN_PATH, type TokenResponse } from '@chat/protocol';
 import fp from 'fastify-plugin';
-import { DEV_KEY_PATTERN } from '../auth/dev-identity.js';
 import { KeyedRateLimit } from '../auth/ip-rate-limit.js';
 import { createJwksVerifier } from '../auth/jwks.js';
 import { createTokens, type Tokens } from '../auth/tokens.js';
@@ -22,20 +13,7 @@ declare module 'fastify' {
   }
 }
 
-const TokenRequest = Type.Object(
-  {
-    name: Type.String({ minLength: 1, maxLength: MAX_NAME_CHARS * 4 }),
-    /**
-     * The browser's own random secret: the server derives the user id from it, so a refresh is
-     * the same user and nobody can ask for someone else's id. Without it, a new user each time.
-     */
-    key: Type.Optional(Type.String({ pattern: DEV_KEY_PATTERN })),
-    rooms: Type.Optional(Type.Array(Type.String({ pattern: ROOM_PATTERN }), { maxItems: 100 })),
-  },
-  { additionalProperties: false },
-);
-// Checked here rather than by Fastify's Ajv, which by default strips unknown keys silently.
-const checkTokenRequest = TypeCompiler.Compile(TokenRequest);
+// checkTokenRequest (from @chat/protocol) refuses unknown keys; Fastify's Ajv would strip them.
 const TOKEN_BURST = 10;
 
 /**

@@ -1,9 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { Duplex } from 'node:stream';
 import {
   CloseCode,
-  decodeClientFrame,
-  type ErrorCode,
+  drainWindowMs,
   encodeCloseReason,
   SUBPROTOCOL,
   tokenFromProtocols,
@@ -16,14 +14,16 @@ import type { RawData, WebSocket } from 'ws';
 import type { VerifiedUser } from '../auth/tokens.js';
 import { ConnectionCaps } from '../ws/conn-limits.js';
 import { Conn, type ConnLimits } from '../ws/connection.js';
-import { closeAbusive, FrameBudget, RATE_CLOSE_RETRY_MS } from '../ws/frame-budget.js';
+import { FrameDispatcher } from '../ws/dispatcher.js';
+import { FrameBudget, RATE_CLOSE_RETRY_MS } from '../ws/frame-budget.js';
 import { frame } from '../ws/frames.js';
 import { Hub } from '../ws/hub.js';
 import { releaseUpgradeResponse, replaceErrorListener } from '../ws/library-internals.js';
 import { originPolicy } from '../ws/origin.js';
-import { expiresIn, refreshToken } from '../ws/refresh.js';
+import { expiresIn } from '../ws/refresh.js';
 import { ServiceStatus } from '../ws/service-status.js';
 import { SessionLog } from '../ws/session-log.js';
+import { SocketShutdown } from '../ws/shutdown.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -39,8 +39,6 @@ type ChatSocket = WebSocket & { [kConn]?: Conn };
 
 /** Seconds a refused client should wait before retrying (sent as Retry-After). */
 const RETRY_AFTER_S = '2';
-/** How long a stopping server lets upgrade requests in flight finish before dropping them. */
-const UPGRADE_GRACE_MS = 2000;
 /** Reconnect delay suggested in the close reason of a drain (the client jitters below it). */
 const DRAIN_RECONNECT_HINT_MS = 1000;
 
@@ -72,41 +70,26 @@ export default fp(
     const sessions = new SessionLog(app.log);
     const originAllowed = originPolicy(config.ALLOWED_ORIGINS);
 
-    let stopping = false;
-    /** Every socket that asked for an upgrade and is still open. */
-    const upgradeSockets = new Set<Duplex>();
-    app.server.on('upgrade', (_req: unknown, socket: Duplex) => {
-      upgradeSockets.add(socket);
-      socket.once('close', () => upgradeSockets.delete(socket));
-    });
+    const shutdown = new SocketShutdown(app.server);
     const caps = new ConnectionCaps(config.MAX_CONNECTIONS_PER_USER, config.MAX_CONNECTIONS_PER_IP);
-    const budget = new FrameBudget({
+    const dispatcher = new FrameDispatcher({
+      hub,
+      budget: new FrameBudget({
+        closeAfterRefusals: config.RATE_LIMIT_CLOSE_AFTER,
+        closeAfterErrors: config.PROTOCOL_ERROR_CLOSE_AFTER,
+      }),
+      sessions,
+      status,
+      verifyToken,
+      metrics,
       closeAfterRefusals: config.RATE_LIMIT_CLOSE_AFTER,
-      closeAfterErrors: config.PROTOCOL_ERROR_CLOSE_AFTER,
     });
 
     await app.register(websocket, {
       // The plugin's default closes every socket with no code (1005 at the client) before our
       // onClose runs; a forced stop must say 1001 and why, so clients resume at once.
       preClose(done) {
-        // Upgrades still in flight finish after this: they are closed 1001 as they arrive
-        // (an open socket would keep the HTTP server, and so the close, waiting for ever).
-        stopping = true;
-        for (const conn of hub.conns) void conn.close(CloseCode.GoingAway, 'server stopping');
-        // Sockets between the upgrade and the hub (none normally) are closed the same way.
-        for (const ws of app.websocketServer.clients)
-          if (ws.readyState === ws.OPEN) ws.close(CloseCode.GoingAway, 'server stopping');
-        app.websocketServer.close();
-        // An upgrade request still being answered holds an HTTP connection the server's close
-        // waits for (seen under load: the close never finished); past a grace, drop them all.
-        // Sockets that did not finish their close handshake by then (ws waits 30 s) go too.
-        setTimeout(() => {
-          for (const ws of app.websocketServer.clients) ws.terminate();
-          // Upgraded sockets leave the HTTP server's bookkeeping: a refused or half-done
-          // upgrade is destroyed here, or the server's close would wait for it.
-          for (const socket of upgradeSockets) socket.destroy();
-          app.server.closeAllConnections();
-        }, UPGRADE_GRACE_MS).unref();
+        shutdown.stop(hub.conns, app.websocketServer);
         done();
       },
       options: {
@@ -139,7 +122,7 @@ export default fp(
     };
 
     const preValidation = async (req: FastifyRequest, reply: FastifyReply) => {
-      if (lifecycle.draining || stopping) {
+      if (lifecycle.draining || shutdown.stopping) {
         return refuse(reply, 503, 'draining', 'this pod is shutting down; retry');
       }
       if (!originAllowed(req.headers.origin, `${req.protocol}://${req.host}`)) {
@@ -161,7 +144,7 @@ export default fp(
     };
 
     app.get(WS_PATH, { websocket: true, preValidation }, (socket: WebSocket, req: FastifyRequest) => {
-      if (stopping) {
+      if (shutdown.stopping) {
         socket.close(CloseCode.GoingAway, 'server stopping');
         return;
       }
@@ -178,8 +161,7 @@ export default fp(
         socket.close(CloseCode.RateLimited, encodeCloseReason('too many sockets', RATE_CLOSE_RETRY_MS));
         return;
       }
-      const conn = new Conn(socket, randomUUID().slice(0, 12), auth, connLimits, Date.now());
-      conn.ip = req.ip;
+      const conn = new Conn(socket, randomUUID().slice(0, 12), auth, connLimits, Date.now(), req.ip);
       hub.add(conn);
       // One set of listener functions for every socket, finding the Conn on the socket: a
       // closure per socket and event costs memory at 10k+ sockets. Nothing here may capture
@@ -218,78 +200,7 @@ export default fp(
 
     function onMessage(this: ChatSocket, data: RawData, isBinary: boolean): void {
       const conn = this[kConn];
-      if (conn) onFrame(conn, data, isBinary);
-    }
-
-    function onFrame(conn: Conn, data: RawData, isBinary: boolean): void {
-      const now = Date.now();
-      conn.lastSeen = now;
-      if (conn.closing) return;
-      // Every frame costs budget, whatever it is (see ws/frame-budget.ts).
-      const socketWait = budget.charge(conn, now);
-      if (conn.closing) return;
-      if (isBinary) {
-        invalid(
-          conn,
-          now,
-          socketWait,
-          'binary_unsupported',
-          'binary frames are not supported; send JSON text',
-        );
-        return;
-      }
-      const decoded = decodeClientFrame(toText(data));
-      if (!decoded.ok) {
-        invalid(conn, now, socketWait, decoded.code, decoded.message);
-        return;
-      }
-      const f = decoded.frame;
-      metrics.framesIn.inc({ type: f.type });
-      if (f.type === 'pong') return;
-      let wait = socketWait;
-      if (wait === 0 && f.type === 'send') {
-        wait = hub.userBucket(conn).take(now);
-        if (wait > 0 && conn.countViolation(now) > config.RATE_LIMIT_CLOSE_AFTER) {
-          closeAbusive(conn, CloseCode.RateLimited, 'rate limit exceeded', RATE_CLOSE_RETRY_MS);
-          return;
-        }
-      }
-      if (wait > 0) {
-        const ref = f.type === 'send' ? f.clientMsgId : f.type === 'join' ? f.room : undefined;
-        reply(conn, 'rate_limited', 'too many frames; slow down', ref, wait);
-        return;
-      }
-      switch (f.type) {
-        case 'join':
-          void hub.join(conn, f).then(() => sessions.joined(conn, f.room) || status.joinFailed(conn));
-          return;
-        case 'leave':
-          hub.leave(conn, f);
-          sessions.left(conn, f.room);
-          return;
-        case 'send':
-          // A draining socket is about to close; the client resends after reconnecting.
-          if (!conn.draining) void hub.send(conn, f);
-          return;
-        case 'ping':
-          conn.send(frame({ type: 'pong', ...(f.t === undefined ? {} : { t: f.t }) }));
-          return;
-        case 'refresh':
-          void refreshToken(conn, f.token, verifyToken);
-          return;
-      }
-    }
-
-    /** A frame the protocol refuses: answered while the socket has budget, closed 1008 if repeated. */
-    function invalid(conn: Conn, now: number, wait: number, code: ErrorCode, message: string): void {
-      metrics.framesIn.inc({ type: 'invalid' });
-      if (budget.protocolError(conn, now)) return;
-      if (wait === 0) reply(conn, code, message);
-    }
-
-    function reply(conn: Conn, ...args: Parameters<Conn['error']>): void {
-      metrics.errors.inc({ code: args[0] });
-      conn.error(...args);
+      if (conn) dispatcher.dispatch(conn, data, isBinary);
     }
 
     const heartbeat = setInterval(() => hub.heartbeat(Date.now()), config.HEARTBEAT_MS);
@@ -297,7 +208,7 @@ export default fp(
 
     lifecycle.onDrain(async () => {
       const n = hub.conns.size;
-      const window = Math.min(config.DRAIN_WINDOW_MS, (n * 1000) / config.DRAIN_MAX_CLOSE_RATE);
+      const window = drainWindowMs(n, config.DRAIN_WINDOW_MS, config.DRAIN_MAX_CLOSE_RATE);
       app.log.info({ sockets: n, windowMs: Math.round(window) }, 'draining sockets');
       const closed = await hub.drain(window, DRAIN_RECONNECT_HINT_MS);
       app.log.info({ closed }, 'all sockets closed');
@@ -317,10 +228,4 @@ export default fp(
 /** ws >= 8.23 options: fragments per message, and partial-frame chunks buffered per socket. */
 function wsFragmentLimits(maxFragments: number): Record<string, number> {
   return { maxFragments, maxBufferedChunks: 256 };
-}
-
-function toText(data: RawData): string {
-  if (Buffer.isBuffer(data)) return data.toString('utf8');
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  return Buffer.from(data).toString('utf8');
 }

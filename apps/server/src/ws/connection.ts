@@ -24,16 +24,15 @@ export class Conn {
   private joined: Set<string> | undefined;
   readonly bucket: TokenBucket;
   /** The user's bucket for messages, shared with the user's other sockets on this pod. */
-  userBucket: TokenBucket | undefined;
+  private sharedBucket: TokenBucket | undefined;
   /** Created on the first refused frame: most sockets never need one. */
   private violations: WindowCounter | undefined;
-  lastSeen: number;
+  private seenAt: number;
   /** Sends waiting for their append to finish; a drain waits for them before closing. */
   private inflight = 0;
-  /** Set once we decided to close: no more frames are queued. */
-  closing = false;
-  /** Set by a drain: new sends are ignored (the client resends them after reconnecting). */
-  draining = false;
+  private isClosing = false;
+  private isDraining = false;
+  private expiry: number;
   private idle: (() => void) | undefined;
   private closed: Promise<void> | undefined;
   /**
@@ -46,10 +45,6 @@ export class Conn {
   readonly user: Member;
   /** Rooms the token allows; undefined means every room. */
   readonly allowedRooms: ReadonlySet<string> | undefined;
-  /** When the token expires (epoch ms): the socket is closed 4401 then; a `refresh` moves it. */
-  expiresAt: number;
-  /** The client address the upgrade came from (for the per-IP cap). */
-  ip = '';
 
   constructor(
     readonly ws: WebSocket,
@@ -57,22 +52,63 @@ export class Conn {
     auth: VerifiedUser,
     private readonly limits: ConnLimits,
     now: number,
+    /** The client address the upgrade came from (for the per-IP cap). */
+    readonly ip = '',
   ) {
     this.user = auth.user;
     this.allowedRooms = auth.rooms;
-    this.expiresAt = auth.expiresAt;
+    this.expiry = auth.expiresAt;
     this.bucket = new TokenBucket(limits.ratePerS, limits.rateBurst, now);
-    this.lastSeen = now;
+    this.seenAt = now;
     this.raw = ws.extensions === '' ? rawSocket(ws) : undefined;
   }
 
-  get open(): boolean {
-    return this.ws.readyState === this.ws.OPEN;
+  /** When the client last sent anything (epoch ms); the heartbeat drops silent sockets. */
+  get lastSeen(): number {
+    return this.seenAt;
+  }
+
+  /** Any inbound frame proves the client alive. */
+  seen(now: number): void {
+    this.seenAt = now;
+  }
+
+  /** Set once we decided to close: no more frames are queued. */
+  get closing(): boolean {
+    return this.isClosing;
+  }
+
+  /** Set by a drain: new sends are ignored (the client resends them after reconnecting). */
+  get draining(): boolean {
+    return this.isDraining;
+  }
+
+  startDrain(): void {
+    this.isDraining = true;
+  }
+
+  /** When the token expires (epoch ms): the socket is closed 4401 then; a `refresh` moves it. */
+  get expiresAt(): number {
+    return this.expiry;
+  }
+
+  /** A verified `refresh` token moves the expiry (never the identity). */
+  extendExpiry(expiresAt: number): void {
+    this.expiry = expiresAt;
+  }
+
+  /** The user's message bucket, shared with the user's other sockets on this pod. */
+  get userBucket(): TokenBucket | undefined {
+    return this.sharedBucket;
+  }
+
+  useUserBucket(bucket: TokenBucket): void {
+    this.sharedBucket = bucket;
   }
 
   /** Queues a frame; a socket whose backlog passes the bound is closed as a slow consumer. */
   send(data: string | Buffer): boolean {
-    if (this.closing || this.ws.readyState !== this.ws.OPEN) return false;
+    if (this.isClosing || this.ws.readyState !== this.ws.OPEN) return false;
     this.ws.send(data, TEXT);
     if (this.ws.bufferedAmount > this.limits.sendBufferLimit) {
       this.close(CloseCode.TryAgainLater, 'slow consumer: too much unread data');
@@ -86,7 +122,7 @@ export class Conn {
    * written with one write; `frames` are the same frames one by one, for the ws.send() fallback.
    */
   sendFrames(data: Buffer, frames: readonly Buffer[]): boolean {
-    if (this.closing || this.ws.readyState !== this.ws.OPEN) return false;
+    if (this.isClosing || this.ws.readyState !== this.ws.OPEN) return false;
     if (this.raw) {
       if (!this.raw.writable) return false;
       this.raw.write(data);
@@ -105,8 +141,8 @@ export class Conn {
   }
 
   close(code: number, message: string, retryAfterMs?: number): Promise<void> {
-    if (!this.closing) {
-      this.closing = true;
+    if (!this.isClosing) {
+      this.isClosing = true;
       this.limits.onServerClose?.(code);
       if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) {
         this.ws.close(code, encodeCloseReason(message, retryAfterMs));
@@ -120,8 +156,8 @@ export class Conn {
 
   /** Drops a socket that stopped answering: no close handshake (it would not be answered). */
   terminate(): void {
-    if (this.closing && this.ws.readyState === this.ws.CLOSED) return;
-    this.closing = true;
+    if (this.isClosing && this.ws.readyState === this.ws.CLOSED) return;
+    this.isClosing = true;
     this.limits.onServerClose?.(1006);
     this.ws.terminate();
   }

@@ -1,17 +1,16 @@
-import type { ErrorCode, PresenceEntry, ServerFrame } from '@chat/protocol';
+import { type ErrorCode, type PresenceEntry, type ServerFrame, withStoredBody } from '@chat/protocol';
 import type { StoredMessage } from '../broker/types.js';
 
 /**
- * Outgoing frames. Message bodies are stored as JSON object strings, so frames that carry them
- * are built by concatenation around the body instead of parse + stringify; stream ids are
- * digits and a dash and need no escaping.
+ * Outgoing frames. Frames that carry messages are built around their stored bodies (see
+ * @chat/protocol's stored.ts) instead of parse + stringify.
  */
 export function msgFrame(id: string, prev: string, body: string): string {
-  return `{"type":"msg","id":"${id}","prev":"${prev}",${body.slice(1)}`;
+  return withStoredBody(`"type":"msg","id":"${id}","prev":"${prev}"`, body);
 }
 
 function messageJson(m: StoredMessage): string {
-  return `{"id":"${m.id}",${m.body.slice(1)}`;
+  return withStoredBody(`"id":"${m.id}"`, m.body);
 }
 
 export function joinedFrame(

@@ -1,5 +1,5 @@
 import type { ClientFrameOf, PresenceEntry } from '@chat/protocol';
-import { compareIds } from '@chat/protocol';
+import { compareIds, encodeStoredBody } from '@chat/protocol';
 import { type Broker, OutcomeUnknownError } from '../broker/types.js';
 import type { Metrics } from '../metrics.js';
 import type { Conn } from './connection.js';
@@ -73,7 +73,7 @@ export class Hub {
       this.users.set(conn.user.id, user);
     }
     user.sockets++;
-    conn.userBucket = user.bucket;
+    conn.useUserBucket(user.bucket);
     return user.bucket;
   }
 
@@ -166,7 +166,7 @@ export class Hub {
       );
       return;
     }
-    const body = JSON.stringify({ room, from: conn.user, text, ts: Date.now(), clientMsgId });
+    const body = encodeStoredBody({ room, from: conn.user, text, ts: Date.now(), clientMsgId });
     // Keyed by clientMsgId alone (a random id per message): a resend after a token refresh,
     // which may carry a new user id, must still be recognised.
     conn.beginSend();

@@ -23,7 +23,7 @@ export async function refreshToken(
     conn.error('bad_token', 'refresh refused: the token is for another user');
     return;
   }
-  conn.expiresAt = verified.value.expiresAt;
+  conn.extendExpiry(verified.value.expiresAt);
   conn.send(frame({ type: 'refreshed', expiresInMs: expiresIn(conn.expiresAt, now()) }));
 }
 

@@ -35,7 +35,7 @@ export async function drainSockets(
     const wait = started + batch * tickMs - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     for (const conn of conns.slice(i, i + perTick)) {
-      conn.draining = true; // accept no new sends while waiting for in-flight acks
+      conn.startDrain(); // accept no new sends while waiting for in-flight acks
       closing.push(
         conn.whenIdle().then(() => {
           onClosing();

@@ -1,5 +1,11 @@
 import type { TokenRequest } from '@chat/client';
-import { normalizeDisplayName, TOKEN_PATH, type TokenResponse } from '@chat/protocol';
+import {
+  DEV_KEY_PATTERN,
+  isTokenResponse,
+  normalizeDisplayName,
+  TOKEN_PATH,
+  type TokenResponse,
+} from '@chat/protocol';
 
 /** A token is refreshed when less than this is left before it expires. */
 export const REFRESH_MARGIN_MS = 60_000;
@@ -11,8 +17,7 @@ export const REFRESH_AFTER_FAILURES = 2;
 
 const STORAGE_KEY = 'chat.session';
 const KEY_STORAGE_KEY = 'chat.key';
-/** DEV_KEY_PATTERN in apps/server/src/auth/dev-identity.ts. */
-const BROWSER_KEY = /^[A-Za-z0-9_-]{22,128}$/;
+const BROWSER_KEY = new RegExp(DEV_KEY_PATTERN);
 
 /**
  * This browser's own random secret (localStorage, like the remembered profile). The server
@@ -159,15 +164,4 @@ function save(name: string, token: TokenResponse): void {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null;
-}
-
-function isTokenResponse(value: unknown): value is TokenResponse {
-  return (
-    isRecord(value) &&
-    typeof value.token === 'string' &&
-    typeof value.expiresAt === 'number' &&
-    isRecord(value.user) &&
-    typeof value.user.id === 'string' &&
-    typeof value.user.name === 'string'
-  );
 }
