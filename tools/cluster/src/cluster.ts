@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   DIR_PREFIX,
-  httpStatus,
   RedisServer,
   type RedisState,
   reapOrphans,
@@ -15,12 +14,13 @@ import {
 } from '@chat/testkit';
 import { Balancer, type BalancerOptions } from './balancer.js';
 import { controlHandler } from './control.js';
-import type { ClusterEvents, RollResult } from './events.js';
+import { type ClusterEvents, nextEvent, type RollResult } from './events.js';
 import { type KillResult, Operations } from './operations.js';
-import { type ClusterOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import { type ClusterOptions, podEnv, type ResolvedOptions, resolveOptions } from './options.js';
 import type { Pod, PodExit, PodInfo } from './pod.js';
-import { PrometheusServer } from './prometheus.js';
+import { PrometheusServer, type ScrapeTarget } from './prometheus.js';
 import { ReplicaSet, type Target } from './replica-set.js';
+import { followPods, scrapeTargets } from './scraping.js';
 
 export interface ClusterState {
   url: string;
@@ -74,18 +74,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         bin: this.opts.prometheusBin,
         scrapeIntervalS: this.opts.scrapeIntervalS,
       });
-      const retarget = () => this.prometheus?.setTargets(this.scrapeTargets());
-      this.on('pod:start', retarget);
-      this.on('pod:exit', retarget);
-      // Where /metrics is (METRICS_PORT or the main port) is known once the pod answers.
-      this.on('pod:ready', (info) => {
-        const pod = this.replicaSet.live.find((p) => p.id === info.id);
-        if (pod && pod.metricsPort === undefined)
-          void findMetricsPort(pod).then((port) => {
-            pod.metricsPort = port;
-            retarget();
-          });
-      });
+      followPods(this.prometheus, this, () => this.replicaSet.live, this.opts.namespace);
     }
     trackDir(this.dir, () =>
       [this.redis.pid, this.prometheus?.pid, ...this.replicaSet.live.map((p) => p.pid)].filter(
@@ -155,7 +144,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       .map((p) => p.id);
   }
 
-  /** The live Pod objects (events, log tail, signals); prefer the methods of the cluster. */
+  /** The live Pod objects (events, log tail, signals); prefer the cluster's methods. */
   podHandles(): readonly Pod[] {
     return this.replicaSet.live;
   }
@@ -257,21 +246,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     pred: (...args: ClusterEvents[K]) => boolean = () => true,
     timeoutMs = 30_000,
   ): Promise<ClusterEvents[K]> {
-    return new Promise((resolve, reject) => {
-      const emitter = this as EventEmitter;
-      const listener = (...args: unknown[]) => {
-        const typed = args as ClusterEvents[K];
-        if (!pred(...typed)) return;
-        clearTimeout(timer);
-        emitter.off(event, listener);
-        resolve(typed);
-      };
-      const timer = setTimeout(() => {
-        emitter.off(event, listener);
-        reject(new Error(`no ${event} event within ${timeoutMs} ms`));
-      }, timeoutMs);
-      emitter.on(event, listener);
-    });
+    return nextEvent(this, event, pred, timeoutMs);
   }
 
   /**
@@ -300,37 +275,16 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   }
 
   /** Every pod that has a process (starting, running or draining), labelled as on Kubernetes. */
-  scrapeTargets(): { address: string; pod: string; namespace: string }[] {
-    return this.replicaSet.live
-      .filter((p) => p.phase !== 'exited')
-      .map((p) => ({
-        address: `${p.host}:${p.metricsPort ?? p.port}`,
-        pod: p.id,
-        namespace: this.opts.namespace,
-      }));
+  scrapeTargets(): ScrapeTarget[] {
+    return scrapeTargets(this.replicaSet.live, this.opts.namespace);
   }
 
   private podEnv(): Record<string, string> {
-    return {
-      HOST: '127.0.0.1',
-      REDIS_URL: this.redis.url,
-      TOKEN_SECRET: this.tokenSecret,
-      ALLOWED_ORIGINS: this.origins.join(','),
-      TRUST_PROXY: 'true',
-      // Every client of this one-machine cluster comes from loopback through one balancer.
-      MAX_CONNECTIONS_PER_IP: '0',
-      DEV_TOKEN_RATE_PER_MIN: '100000',
-      LOG_LEVEL: this.opts.logLevel,
-      ...this.opts.env,
-    };
+    return podEnv(
+      { redisUrl: this.redis.url, tokenSecret: this.tokenSecret, origins: this.origins },
+      this.opts,
+    );
   }
-}
-
-/** The pod's METRICS_PORT when it serves /metrics there, else its main port. */
-async function findMetricsPort(pod: Pod): Promise<number> {
-  const port = Number(pod.env.METRICS_PORT);
-  if (port && (await httpStatus(port, '/metrics', 1000)) === 200) return port;
-  return pod.port;
 }
 
 /** Starts a cluster (Redis, balancer, pods all ready). Always `await cluster.stop()` when done. */

@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import type { PodExit, PodInfo } from './pod.js';
 
 /** One pod replaced by a roll. */
@@ -32,4 +33,31 @@ export interface ClusterEvents {
   'redis:resume': [];
   /** Upgrade retried on another pod by the balancer. */
   'lb:retry': [{ backend: string; attempt: number; reason: string }];
+}
+
+/**
+ * Resolves with the arguments of the next `event` of `emitter` whose arguments satisfy `pred`;
+ * rejects after `timeoutMs`. Subscribe before triggering the operation you wait on.
+ */
+export function nextEvent<E extends Record<keyof E, unknown[]>, K extends keyof E & string>(
+  emitter: EventEmitter<E>,
+  event: K,
+  pred: (...args: E[K]) => boolean,
+  timeoutMs: number,
+): Promise<E[K]> {
+  const untyped = emitter as EventEmitter;
+  return new Promise((resolve, reject) => {
+    const listener = (...args: unknown[]) => {
+      const typed = args as E[K];
+      if (!pred(...typed)) return;
+      clearTimeout(timer);
+      untyped.off(event, listener);
+      resolve(typed);
+    };
+    const timer = setTimeout(() => {
+      untyped.off(event, listener);
+      reject(new Error(`no ${event} event within ${timeoutMs} ms`));
+    }, timeoutMs);
+    untyped.on(event, listener);
+  });
 }

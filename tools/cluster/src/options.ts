@@ -81,3 +81,22 @@ export function resolveOptions(options: ClusterOptions): ResolvedOptions {
     namespace: options.namespace ?? 'chat',
   };
 }
+
+/** What every pod of a cluster is started with, before the options' own `env`. */
+export function podEnv(
+  cluster: { redisUrl: string; tokenSecret: string; origins: readonly string[] },
+  opts: Pick<ResolvedOptions, 'logLevel' | 'env'>,
+): Record<string, string> {
+  return {
+    HOST: '127.0.0.1',
+    REDIS_URL: cluster.redisUrl,
+    TOKEN_SECRET: cluster.tokenSecret,
+    ALLOWED_ORIGINS: cluster.origins.join(','),
+    TRUST_PROXY: 'true',
+    // Every client of this one-machine cluster comes from loopback through one balancer.
+    MAX_CONNECTIONS_PER_IP: '0',
+    DEV_TOKEN_RATE_PER_MIN: '100000',
+    LOG_LEVEL: opts.logLevel,
+    ...opts.env,
+  };
+}
