@@ -90,6 +90,16 @@ export function createMetrics(nodeId: string, opts: { defaults: boolean }) {
       buckets: [0.1, 0.5, 1, 2, 5, 10, 20, 30, 60],
       registers: [registry],
     }),
+    drainStarted: new Gauge({
+      name: 'chat_drain_started_timestamp_seconds',
+      help: 'Unix time this pod began draining (SIGTERM); 0 while serving (alerts on a drain past its window)',
+      registers: [registry],
+    }),
+    brokerUp: new Gauge({
+      name: 'chat_broker_up',
+      help: '1 while the broker can serve (Redis reachable and answering), 0 while it cannot (readiness is 503 then)',
+      registers: [registry],
+    }),
     drainClosed: new Counter({
       name: 'chat_drain_closed_sockets_total',
       help: 'Sockets closed with 1012 by a drain',

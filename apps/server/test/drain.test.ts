@@ -71,7 +71,17 @@ describe('drain', () => {
         return r;
       }),
     );
+    const gauge = async () =>
+      Number(
+        /chat_drain_started_timestamp_seconds\{[^}]*\} (\S+)/.exec(
+          await s.app.metrics.registry.metrics(),
+        )?.[1],
+      );
+    expect(await gauge()).toBe(0);
+    const drainFrom = Date.now() / 1000;
     const drained = s.app.lifecycle.drain();
+    expect(await gauge()).toBeGreaterThanOrEqual(drainFrom - 0.001);
+    expect(await gauge()).toBeLessThanOrEqual(Date.now() / 1000);
 
     expect((await s.app.inject('/readyz')).statusCode).toBe(503);
     expect((await s.app.inject('/livez')).statusCode).toBe(200);

@@ -33,12 +33,16 @@ describe('service status over the socket', () => {
     const c = await connect(app);
     await c.join('general');
     expect(c.frames.some((f) => f.type === 'status')).toBe(false);
+    const up = async () =>
+      /chat_broker_up\{[^}]*\} (\d+)/.exec(await (app as RunningApp).app.metrics.registry.metrics())?.[1];
+    expect(await up()).toBe('1');
 
     const stoppedAt = Date.now();
     await redis.stop();
     const degraded = await c.next('status', (f) => f.service === 'degraded', 3_000);
     expect(Date.now() - stoppedAt).toBeLessThan(3_000);
     expect(degraded.reason).toMatch(/^Redis at 127\.0\.0\.1:\d+ is (unreachable|not answering)/);
+    expect(await up()).toBe('0');
 
     // A socket opened during the outage is told right after its welcome.
     const late = await connect(app);
@@ -51,6 +55,7 @@ describe('service status over the socket', () => {
     await redis.start();
     await c.next('status', (f) => f.service === 'ok', 10_000);
     await late.next('status', (f) => f.service === 'ok', 10_000);
+    expect(await up()).toBe('1');
     expect((await late.join('general')).type).toBe('joined');
   });
 

@@ -28,13 +28,30 @@ export const crdFileName = (apiVersion: string, kind: string): string =>
 type Schema = Record<string, unknown>;
 const isObj = (v: unknown): v is Schema => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/**
+ * A Go (RE2) pattern as a JavaScript one. RE2's inline case-insensitive flag `(?i)` (which
+ * JavaScript lacks in Node 20) becomes a `[xX]` class per letter; a `(?i)` pattern with its own
+ * character classes is left out (undefined) rather than checked wrongly.
+ */
+export function jsPattern(pattern: string): string | undefined {
+  if (!pattern.includes('(?i)')) return pattern;
+  const rest = pattern.replace('(?i)', '');
+  if (rest.includes('[') || rest.includes('(?')) return undefined;
+  return rest.replace(/(\\.)|([a-zA-Z])/g, (m, escaped: string | undefined, letter: string | undefined) =>
+    escaped ? m : `[${letter?.toLowerCase()}${letter?.toUpperCase()}]`,
+  );
+}
+
 /** The structural-schema dialect of Kubernetes turned into plain JSON Schema, closed objects. */
 export function strictSchema(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(strictSchema);
   if (!isObj(node)) return node;
   const out: Schema = {};
   for (const [k, v] of Object.entries(node)) {
-    if (k === 'properties' && isObj(v)) {
+    if (k === 'pattern' && typeof v === 'string') {
+      const pattern = jsPattern(v);
+      if (pattern !== undefined) out[k] = pattern;
+    } else if (k === 'properties' && isObj(v)) {
       out[k] = Object.fromEntries(Object.entries(v).map(([p, s]) => [p, strictSchema(s)]));
     } else if (k.startsWith('x-kubernetes-') || k === 'nullable' || k === 'format') {
       // handled below or not checkable here

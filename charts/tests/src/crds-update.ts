@@ -37,6 +37,7 @@ const sources: Source[] = [
     files: [
       'example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml',
       'example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml',
+      'example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml',
     ],
   },
   {
@@ -55,6 +56,7 @@ const wanted = [
   'keda.sh/v1alpha1/ScaledObject',
   'monitoring.coreos.com/v1/ServiceMonitor',
   'monitoring.coreos.com/v1/PodMonitor',
+  'monitoring.coreos.com/v1/PrometheusRule',
   'gateway.networking.k8s.io/v1/HTTPRoute',
 ];
 

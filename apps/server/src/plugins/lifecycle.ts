@@ -41,6 +41,7 @@ export default fp(
       drain() {
         drained ??= (async () => {
           state = 'draining';
+          app.metrics.drainStarted.set(Date.now() / 1000);
           const started = performance.now();
           for (const task of tasks) await task();
           app.metrics.drainDuration.observe((performance.now() - started) / 1000);
@@ -50,6 +51,10 @@ export default fp(
       },
     };
     app.decorate('lifecycle', lifecycle);
+    // The broker half of readiness, as a gauge (dashboards and the broker-unhealthy alert).
+    const brokerUp = () => app.metrics.brokerUp.set(app.brokerHealth.state.ok ? 1 : 0);
+    brokerUp();
+    app.brokerHealth.onChange(brokerUp);
 
     app.get('/livez', { logLevel: 'warn' }, async () => ({ status: 'ok', node: app.config.NODE_ID }));
     app.get('/readyz', { logLevel: 'warn' }, async (_req, reply) => {
