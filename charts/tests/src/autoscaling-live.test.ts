@@ -149,6 +149,8 @@ describe('autoscaling end to end: 2 -> 5 -> 2 pods with the rendered behavior', 
   let fleet: Fleet;
   const scales: { at: number; from: number; to: number }[] = [];
   const retired: { id: string; connections: number; others: number[] }[] = [];
+  /** The total the autoscaler read at its last sync. */
+  let lastTotal = -1;
   const t0 = performance.now();
   const now = () => Math.round(performance.now() - t0);
 
@@ -185,6 +187,13 @@ describe('autoscaling end to end: 2 -> 5 -> 2 pods with the rendered behavior', 
       if (process.env.DEBUG_AUTOSCALE)
         process.stdout.write(
           `${now()} ms: scale ${s.from} -> ${s.to} ${JSON.stringify(s.recommendation)} clients ${fleet.members.length}\n`,
+        );
+    });
+    autoscaler.on('reconcile', (r) => {
+      lastTotal = r.reading.kind === 'external' ? r.reading.total : -1;
+      if (process.env.DEBUG_AUTOSCALE)
+        process.stdout.write(
+          `${now()} ms: reconcile ${r.current} ${JSON.stringify(r.reading)} ${JSON.stringify(r.recommendation)} pods ${counts().join('/')}\n`,
         );
     });
     autoscaler.start();
@@ -247,6 +256,10 @@ describe('autoscaling end to end: 2 -> 5 -> 2 pods with the rendered behavior', 
 
   it('scales in one pod at a time at the chart policy, draining the emptiest pod first, with nothing lost', async () => {
     const before = scales.length;
+    // The window counts from the last sync that read the full fleet: Prometheus discovers and
+    // scrapes the new pods a second or two after they are balanced, and until then the sum
+    // reads low (a low recommendation that would start the window before the drop).
+    await expect.poll(() => lastTotal, { timeout: 15_000, interval: 100 }).toBe(PEAK);
     const load = fleet.sendLoad(10);
     fleet.shrink(PEAK - LOW);
     const shrunkAt = now();
