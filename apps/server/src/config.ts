@@ -159,6 +159,11 @@ export const ConfigSchema = Type.Object({
     description:
       "A room's history (Redis stream and its clientMsgIds) is deleted after this many seconds without a message",
   }),
+  READINESS_BROKER: Type.Union([Type.Literal('startup'), Type.Literal('always')], {
+    default: 'startup',
+    description:
+      'When the broker decides readiness: startup = not ready until it answered once, then ready through outages (clients are told degraded); always = not ready whenever it does not answer (takes the whole fleet out of the Service when the shared Redis is down)',
+  }),
   DRAIN_WINDOW_MS: Int({
     default: DRAIN_DEFAULTS.windowMs,
     description: 'On SIGTERM, open sockets are closed 1012 spread over this window',

@@ -1,4 +1,5 @@
 import { ChatClient, type SendResult, type WebSocketConstructor } from '@chat/client';
+import type { Cluster } from '@chat/cluster';
 import { WS_PATH } from '@chat/protocol';
 import { fetchToken } from '@chat/testkit';
 import WebSocket from 'ws';
@@ -157,4 +158,19 @@ export function figures(members: Member[], rollMs: number): RollFigures {
     reconnectMaxMs: Math.round(Math.max(...reconnects)),
     rollMs,
   };
+}
+
+/** How many of the cluster's pods report their broker as `state` (the body of their /readyz). */
+export async function podsWithBroker(cluster: Cluster, state: 'ok' | 'unavailable'): Promise<number> {
+  const said = await Promise.all(
+    cluster.pods().map(async (p) => {
+      try {
+        const res = await fetch(`http://127.0.0.1:${p.port}/readyz`);
+        return ((await res.json()) as { broker?: string }).broker;
+      } catch {
+        return undefined;
+      }
+    }),
+  );
+  return said.filter((s) => s === state).length;
 }

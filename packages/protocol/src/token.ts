@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { type TypeCheck, TypeCompiler } from '@sinclair/typebox/compiler';
+import { Value } from '@sinclair/typebox/value';
 import { MAX_NAME_CHARS, ROOM_PATTERN } from './frames.js';
 
 /**
@@ -44,9 +45,16 @@ export const TokenResponse = Type.Object({
 });
 export type TokenResponse = Static<typeof TokenResponse>;
 
-export const checkTokenRequest = TypeCompiler.Compile(TokenRequestBody);
-const tokenResponse = TypeCompiler.Compile(TokenResponse);
+// Compiled on first use, by the server only: TypeCompiler generates code with `new Function`,
+// which a browser page under the app's CSP (no 'unsafe-eval') refuses (see codec.ts).
+let requestCheck: TypeCheck<typeof TokenRequestBody> | undefined;
+/** Server side: the request body's checker (refuses unknown keys). */
+export function tokenRequestChecker(): TypeCheck<typeof TokenRequestBody> {
+  requestCheck ??= TypeCompiler.Compile(TokenRequestBody);
+  return requestCheck;
+}
 
+/** Client side (browsers included): an answer of the token endpoint. */
 export function isTokenResponse(value: unknown): value is TokenResponse {
-  return tokenResponse.Check(value);
+  return Value.Check(TokenResponse, value);
 }

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import {
-  checkTokenRequest,
   DRAIN_DEFAULTS,
   decodeServerFrame,
   drainWindowMs,
   encodeStoredBody,
   isTokenResponse,
+  tokenRequestChecker,
   USER_ID_PATTERN,
   withStoredBody,
 } from '../src/index.js';
@@ -45,6 +45,7 @@ describe('stored bodies', () => {
 
 describe('token contract', () => {
   it('refuses unknown keys and a client-chosen id', () => {
+    const checkTokenRequest = tokenRequestChecker();
     expect(checkTokenRequest.Check({ name: 'ann' })).toBe(true);
     expect(checkTokenRequest.Check({ name: 'ann', key: 'k'.repeat(22) })).toBe(true);
     expect(checkTokenRequest.Check({ name: 'ann', id: 'u_x' })).toBe(false);

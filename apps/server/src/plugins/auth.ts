@@ -1,4 +1,4 @@
-import { checkTokenRequest, normalizeDisplayName, TOKEN_PATH, type TokenResponse } from '@chat/protocol';
+import { normalizeDisplayName, TOKEN_PATH, type TokenResponse, tokenRequestChecker } from '@chat/protocol';
 import fp from 'fastify-plugin';
 import { KeyedRateLimit } from '../auth/ip-rate-limit.js';
 import { createJwksVerifier } from '../auth/jwks.js';
@@ -13,7 +13,8 @@ declare module 'fastify' {
   }
 }
 
-// checkTokenRequest (from @chat/protocol) refuses unknown keys; Fastify's Ajv would strip them.
+// Checked with @chat/protocol's schema, which refuses unknown keys (Fastify's Ajv would strip them).
+const checkTokenRequest = tokenRequestChecker();
 const TOKEN_BURST = 10;
 
 /**
