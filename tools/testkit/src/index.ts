@@ -9,7 +9,7 @@
  *   one-shot RESP client for probing them.
  */
 export { DIR_PREFIX, reapOrphans, releaseDir, trackChild, trackDir, writeOwners } from './children.js';
-export { delay, freePort, httpStatus, redisPing, until } from './net.js';
+export { delay, freePort, httpStatus, until } from './net.js';
 export { type Closed, clientMsgId, closeAll, fetchToken, ProtocolClient } from './protocol-client.js';
 export { type RedisOptions, RedisServer, type RedisState, redisAnswers } from './redis.js';
 export { type RespValue, respCommand, respPairs } from './redis-resp.js';

@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import { createConnection, createServer } from 'node:net';
+import { createServer } from 'node:net';
 
 /** A port that was free a moment ago on `host` (the kernel picks it; a race is possible but rare). */
 export function freePort(host = '127.0.0.1'): Promise<number> {
@@ -28,25 +28,6 @@ export function httpStatus(port: number, path: string, timeoutMs: number): Promi
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(undefined));
     req.end();
-  });
-}
-
-/** Sends a raw RESP PING and resolves true on `+PONG` (false on LOADING, errors, timeouts). */
-export function redisPing(port: number, timeoutMs = 500): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = createConnection({ host: '127.0.0.1', port });
-    let buf = '';
-    const done = (ok: boolean) => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(timeoutMs, () => done(false));
-    sock.on('error', () => done(false));
-    sock.on('connect', () => sock.write('PING\r\n'));
-    sock.on('data', (d) => {
-      buf += d.toString('latin1');
-      if (buf.includes('\r\n')) done(buf.startsWith('+PONG'));
-    });
   });
 }
 
