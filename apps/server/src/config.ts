@@ -145,7 +145,7 @@ export const ConfigSchema = Type.Object({
     default: 2000,
     minimum: 0,
     description:
-      "How often each room's stream tail is compared with what was delivered live, to catch a lost last message (0 = off)",
+      "How often each room's stream tail is compared with what was delivered live, to catch a lost last message (0 = off); a room with no traffic is read half as often after each quiet reading, down to every 16 periods",
   }),
   IDEMPOTENCY_TTL_S: Int({
     default: 86400,

@@ -73,6 +73,16 @@ export function createMetrics(nodeId: string, opts: { defaults: boolean }) {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    liveTailChecks: new Counter({
+      name: 'chat_live_tail_checks_total',
+      help: 'Periods of the tail check run (LIVE_CHECK_MS)',
+      registers: [registry],
+    }),
+    liveTailReads: new Counter({
+      name: 'chat_live_tail_reads_total',
+      help: 'Room stream tails read by the tail check (idle rooms are read less and less often)',
+      registers: [registry],
+    }),
     liveResyncs: new Counter({
       name: 'chat_live_resyncs_total',
       help: 'Times a gap in live delivery was no longer in history and members were sent a resync',

@@ -97,6 +97,55 @@ describe('resume while live delivery lags behind history', () => {
   });
 });
 
+describe('the tail check on idle rooms', () => {
+  const PERIOD_MS = 40;
+  const ROOMS = 60;
+  const broker = new LaggingBroker({ nodeId: 'idle', maxLen: 100, idempotencyTtlS: 60 });
+  let srv: RunningApp;
+  beforeAll(async () => {
+    srv = await startApp(
+      { LIVE_CHECK_MS: String(PERIOD_MS), MAX_ROOMS_PER_CONN: String(ROOMS), RATE_LIMIT_BURST: '200' },
+      { broker },
+    );
+  });
+  afterAll(async () => {
+    await srv.close();
+    await broker.close();
+  });
+
+  it('reads idle rooms less and less often, and still finds a lost message in one', async () => {
+    const writer = await TestClient.connect(srv.wsUrl, srv.token('writer'));
+    const reader = await TestClient.connect(srv.wsUrl, srv.token('reader'));
+    const rooms = Array.from({ length: ROOMS }, (_, i) => `idle-${i}`);
+    for (const room of rooms) await reader.join(room);
+    await writer.join('idle-0');
+    // The check as it runs (its own counters): read every room at every period, it would read
+    // ROOMS per period; backed off, an idle room is read once in 2^MAX_BACKOFF_SHIFT (16).
+    const checks = () => counter(srv, 'chat_live_tail_checks_total');
+    const reads = () => counter(srv, 'chat_live_tail_reads_total');
+    const start = { checks: await checks(), reads: await reads() };
+    await expect.poll(checks, { timeout: 20_000 }).toBeGreaterThanOrEqual(start.checks + 64);
+    const settled = { checks: await checks(), reads: await reads() };
+    await expect.poll(checks, { timeout: 20_000 }).toBeGreaterThanOrEqual(settled.checks + 32);
+    const end = { checks: await checks(), reads: await reads() };
+    const atRest = (end.reads - settled.reads) / (end.checks - settled.checks);
+    expect(atRest).toBeLessThanOrEqual(ROOMS / 8);
+
+    broker.dropNext = 1;
+    const lost = await writer.say('idle-0', 'after a long silence, never published');
+    const sentAt = performance.now();
+    await reader.next('msg', (m) => m.id === lost.id, 10_000);
+    const foundMs = performance.now() - sentAt;
+    console.log(
+      `tail check: ${ROOMS} idle rooms read ${atRest.toFixed(1)} per period at rest (was ${ROOMS}); ` +
+        `a lost message in an idle room found after ${Math.round(foundMs)} ms (${(foundMs / PERIOD_MS).toFixed(1)} periods)`,
+    );
+    // Found within two of the longest waits (the reading that sees it, then the one that judges).
+    expect(foundMs).toBeLessThan(2 * 16 * PERIOD_MS + 1000);
+    await Promise.all([reader.close(), writer.close()]);
+  });
+});
+
 async function counter(srv: RunningApp, prefix: string): Promise<number> {
   const text = await srv.app.metrics.registry.metrics();
   const line = text.split('\n').find((l) => l.startsWith(prefix));

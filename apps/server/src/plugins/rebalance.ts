@@ -50,6 +50,8 @@ export default fp(
     /** After a shed, wait for the moved clients to reconnect and the counts to catch up. */
     let quietUntil = 0;
     let stopped = false;
+    /** Whether the previous tick saw an excess too (see below). */
+    let excessBefore = false;
 
     const tick = async () => {
       const counts = await fleet.publish(hub.conns.size);
@@ -58,6 +60,12 @@ export default fp(
       fleetMean.set(mean);
       if (shedding || stopped || lifecycle.draining || performance.now() < quietUntil) return;
       const excess = excessSockets(hub.conns.size, all, config.REBALANCE_MARGIN_PCT);
+      // An excess counts only when two ticks in a row see it: the other pods' counts are up to one
+      // interval old, and while clients arrive one by one a pod that is a few sockets ahead of
+      // stale counts would shed what a moment later is its fair share.
+      const confirmed = excess > 0 && excessBefore;
+      excessBefore = excess > 0;
+      if (!confirmed) return;
       const budget = Math.ceil((config.REBALANCE_MAX_CLOSE_RATE * interval) / 1000);
       const victims = pickSockets(hub.conns, Math.min(excess, budget));
       if (victims.length === 0) return;

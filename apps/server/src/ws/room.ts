@@ -4,6 +4,7 @@ import type { Conn } from './connection.js';
 import { msgFrame, resyncFrame, textFrame } from './frames.js';
 import { type BufferedFrame, RoomMembers } from './room-members.js';
 import { RoomPresence } from './room-presence.js';
+import { TailWatch } from './tail-watch.js';
 
 /** Why a room re-read history: the chain broke, the tail moved without us, or the subscriber came back. */
 export type HealReason = 'gap' | 'tail' | 'resubscribed';
@@ -54,8 +55,7 @@ export class Room {
   private pendingOverflow = false;
   private healing = false;
   private healAgain = false;
-  /** The stream's tail at the previous check, to tell a lost message from one still in flight. */
-  private tailSeen: string | undefined;
+  private readonly tail = new TailWatch();
   private ready: Promise<void> = Promise.resolve();
   private disposed = false;
 
@@ -98,6 +98,7 @@ export class Room {
   /** A message from the broker's live stream. */
   receive(id: string, prev: string, body: string): void {
     if (this.disposed) return;
+    this.tail.active();
     if (this.head === undefined || this.healing) {
       this.queue({ id, prev, body });
       return;
@@ -116,15 +117,15 @@ export class Room {
     void this.heal('resubscribed');
   }
 
-  /**
-   * The stream's newest id, read periodically: when it was already there at the previous check
-   * and is still ahead of `head`, its publish was lost (nothing newer came to reveal the gap).
-   */
-  checkTail(lastId: string): void {
-    const seen = this.tailSeen;
-    this.tailSeen = lastId;
-    if (this.head === undefined || this.healing || seen === undefined) return;
-    if (compareIds(seen, this.head) > 0) void this.heal('tail');
+  /** The stream's newest id, read by the periodic check: heals when a publish was lost. */
+  checkTail(lastId: string, tick: number): void {
+    const lost = this.tail.read(lastId, this.head, tick);
+    if (lost && !this.healing && this.head !== undefined) void this.heal('tail');
+  }
+
+  /** Whether the periodic check should read this room's tail at period `tick` (see TailWatch). */
+  tailCheckDue(tick: number): boolean {
+    return this.tail.due(tick);
   }
 
   private queue(m: Live): void {

@@ -16,7 +16,8 @@ const TAIL_CHECK_BATCH = 500;
 /**
  * The rooms this pod has members in, and the broker's listener: live messages and presence
  * go to their room, a subscriber reconnect makes every room heal, and a periodic check of the
- * streams' tails catches a lost last message that no later message would reveal. Messages
+ * streams' tails catches a lost last message that no later message would reveal (idle rooms
+ * are read less and less often, see TailWatch). Messages
  * that arrive in one event-loop turn are flushed together at its end.
  */
 export class RoomRegistry implements BrokerListener {
@@ -26,6 +27,8 @@ export class RoomRegistry implements BrokerListener {
   private readonly ctx: RoomContext;
   private readonly tailTimer: NodeJS.Timeout | undefined;
   private checking = false;
+  /** Periods of the tail check so far. */
+  private tick = 0;
 
   constructor(
     private readonly broker: Broker,
@@ -126,17 +129,21 @@ export class RoomRegistry implements BrokerListener {
     if (sent > 0) this.metrics.framesOut.inc(sent);
   }
 
-  /** Reads every room's stream tail (pipelined, in batches) and lets each room judge it. */
+  /** Reads the tails of the rooms due (pipelined, in batches) and lets each room judge its own. */
   private async checkTails(): Promise<void> {
     if (this.checking || !this.broker.healthy() || this.rooms.size === 0) return;
     this.checking = true;
     try {
-      const names = [...this.rooms.keys()];
+      const tick = ++this.tick;
+      const names: string[] = [];
+      for (const [name, room] of this.rooms) if (room.tailCheckDue(tick)) names.push(name);
+      this.metrics.liveTailChecks.inc();
+      if (names.length > 0) this.metrics.liveTailReads.inc(names.length);
       for (let i = 0; i < names.length; i += TAIL_CHECK_BATCH) {
         const batch = names.slice(i, i + TAIL_CHECK_BATCH);
         const tails = await this.broker.lastIds(batch);
         for (let k = 0; k < batch.length; k++)
-          this.rooms.get(batch[k] as string)?.checkTail(tails[k] as string);
+          this.rooms.get(batch[k] as string)?.checkTail(tails[k] as string, tick);
       }
     } catch (err) {
       this.opts.log.warn({ err }, 'live delivery check failed');
