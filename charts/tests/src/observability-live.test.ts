@@ -1,7 +1,10 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   type Cluster,
   PROMETHEUS_INSTALL_HINT,
-  type PrometheusServer,
+  PrometheusServer,
   prometheusAvailable,
   startCluster,
 } from '@chat/cluster';
@@ -294,4 +297,44 @@ describe('the rendered dashboard and alerts against Prometheus scraping a local 
       })
       .toBe(open);
   });
+  it('a pod scraped twice (two jobs, as annotations plus a ServiceMonitor) counts once in every query', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chat-prometheus-twice-'));
+    const twice = new PrometheusServer({ dir, jobs: 2 });
+    try {
+      await twice.start(cluster.scrapeTargets());
+      const live = cluster.pods().length;
+      await until(
+        async () => (await twice.query('chat_connections_active')).length === 2 * live,
+        'every pod scraped under both jobs',
+        15_000,
+      );
+      const open = cluster.pods().reduce((n, p) => n + p.connections, 0);
+      expect((await twice.query('sum(chat_connections_active)'))[0]?.value).toBe(2 * open);
+      const targets = queryPanels(dashboard).flatMap((p) => p.targets ?? []);
+      const total = targets.find(
+        (t) => t.legendFormat === 'total' && t.expr.includes('chat_connections_active'),
+      );
+      expect((await twice.query(substitute(total?.expr ?? '', dashboard)))[0]?.value).toBe(open);
+      const perPod = await twice.query(substitute(targets[0]?.expr ?? '', dashboard));
+      expect(Object.fromEntries(perPod.map((x) => [x.metric.pod, x.value]))).toEqual(
+        Object.fromEntries(cluster.pods().map((p) => [p.id, p.connections])),
+      );
+      // Every panel query and alert expression aggregates the scrape identity away.
+      const exprs = [
+        ...targets.map((t) => substitute(t.expr, dashboard)),
+        ...[...alerts.values()].map((r) => r.expr),
+      ];
+      for (const expr of exprs)
+        for (const sample of await twice.query(expr)) {
+          expect(sample.metric.job, expr).toBeUndefined();
+          expect(sample.metric.instance, expr).toBeUndefined();
+        }
+      // The near-max alert returns each pod once, not once per job.
+      const near = await twice.query(alerts.get('ChatNearMaxConnections')?.expr ?? '');
+      expect(near.length).toBe(new Set(near.map((x) => x.metric.pod)).size);
+    } finally {
+      await twice.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 40_000);
 });

@@ -12,6 +12,12 @@ export interface PrometheusOptions {
   scrapeIntervalS?: number;
   /** Rule files to load (alerts, recording rules). */
   ruleFiles?: string[];
+  /**
+   * Scrape every target under this many jobs (default 1). 2 is a pod scraped twice (pod
+   * annotations and a ServiceMonitor): every series exists once per job, which is what the
+   * chart's `max by (pod)` queries must not double count.
+   */
+  jobs?: number;
   startTimeoutMs?: number;
 }
 
@@ -204,11 +210,13 @@ export class PrometheusServer {
       `  evaluation_interval: ${s}`,
       ...(rules ? ['rule_files:', rules] : []),
       'scrape_configs:',
-      '  - job_name: chat',
-      '    metrics_path: /metrics',
-      '    file_sd_configs:',
-      `      - files: [${JSON.stringify(this.targetsFile)}]`,
-      '        refresh_interval: 1s',
+      ...Array.from({ length: Math.max(1, this.opts.jobs ?? 1) }, (_, i) => [
+        `  - job_name: ${i === 0 ? 'chat' : `chat-${i + 1}`}`,
+        '    metrics_path: /metrics',
+        '    file_sd_configs:',
+        `      - files: [${JSON.stringify(this.targetsFile)}]`,
+        '        refresh_interval: 1s',
+      ]).flat(),
       '',
     ].join('\n');
   }
