@@ -1,7 +1,7 @@
 import { TestRedis } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Conn } from '../src/ws/connection.js';
-import { excessSockets, FleetCounts, pickSockets } from '../src/ws/rebalance.js';
+import { excessSockets, FleetCounts, fleetMean, pickSockets } from '../src/ws/rebalance.js';
 import { type RunningApp, startApp, TestClient } from './harness.js';
 
 describe('excessSockets: shed down to ceil(mean), only past the margin', () => {
@@ -23,6 +23,14 @@ describe('excessSockets: shed down to ceil(mean), only past the margin', () => {
     [40, [40, 30, 30, Number.NaN], 10, 6], // the corrupt entry does not change the mean
   ])('own %s of fleet %j, margin %s%%: sheds %s', (own, fleet, margin, expected) => {
     expect(excessSockets(own, fleet, margin)).toBe(expected);
+  });
+});
+
+describe('fleetMean', () => {
+  it('averages the usable counts only', () => {
+    expect(fleetMean([4, 2, Number.NaN, -1])).toBe(3);
+    expect(fleetMean([])).toBe(0);
+    expect(fleetMean([Number.NaN])).toBe(0);
   });
 });
 

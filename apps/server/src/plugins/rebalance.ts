@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin';
 import { Counter, Gauge } from 'prom-client';
 import { createRedis, redisConfigured } from '../broker/redis-connect.js';
-import { excessSockets, FleetCounts, pickSockets } from '../ws/rebalance.js';
+import { excessSockets, FleetCounts, fleetMean as meanOf, pickSockets } from '../ws/rebalance.js';
 import { drainSockets } from '../ws/sweeps.js';
 
 /**
@@ -56,7 +56,7 @@ export default fp(
     const tick = async () => {
       const counts = await fleet.publish(hub.conns.size);
       const all = [...counts.values()];
-      const mean = all.reduce((s, n) => s + n, 0) / Math.max(1, all.length);
+      const mean = meanOf(all);
       fleetMean.set(mean);
       if (shedding || stopped || lifecycle.draining || performance.now() < quietUntil) return;
       const excess = excessSockets(hub.conns.size, all, config.REBALANCE_MARGIN_PCT);

@@ -10,6 +10,17 @@ import type { Conn } from './connection.js';
  * routes them to the emptier pods.
  */
 
+/** The counts that are non-negative numbers (a foreign or corrupt entry is left out). */
+function usableCounts(fleet: readonly number[]): number[] {
+  return fleet.filter((n) => Number.isFinite(n) && n >= 0);
+}
+
+/** Mean open sockets per pod over the usable counts; 0 for none. */
+export function fleetMean(fleet: readonly number[]): number {
+  const counts = usableCounts(fleet);
+  return counts.length === 0 ? 0 : counts.reduce((s, n) => s + n, 0) / counts.length;
+}
+
 /**
  * Sockets this pod should shed now: its count above ceil(mean), once past the margin. A fleet
  * of one (or a read with no usable count besides this pod's) has nothing to balance: 0. A count
@@ -17,9 +28,9 @@ import type { Conn } from './connection.js';
  * allowed to make it NaN (a NaN excess would have picked every socket).
  */
 export function excessSockets(own: number, fleet: readonly number[], marginPct: number): number {
-  const counts = fleet.filter((n) => Number.isFinite(n) && n >= 0);
+  const counts = usableCounts(fleet);
   if (counts.length < 2 || !Number.isFinite(own) || own <= 0) return 0;
-  const mean = counts.reduce((s, n) => s + n, 0) / counts.length;
+  const mean = fleetMean(counts);
   if (own <= mean * (1 + Math.max(0, marginPct) / 100)) return 0;
   // Down to ceil(mean), not to the margin: the fleet ends balanced, and a pod at ceil(mean)
   // never sheds again, so two pods cannot pass sockets back and forth.
