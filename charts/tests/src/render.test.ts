@@ -236,6 +236,7 @@ describe('numbers', () => {
           expect(value, key).toMatch(/^(true|false)$/);
         // Never "true" (anyone may choose their address): nobody, or a hop count.
         else if (key === 'TRUST_PROXY') expect(value, key).toMatch(/^(false|\d{1,2})$/);
+        else if (key === 'READINESS_BROKER') expect(value, key).toMatch(/^(startup|always)$/);
         else if (!strings.includes(key)) expect(value, key).toMatch(/^\d+$/);
       }
     }
