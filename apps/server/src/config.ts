@@ -43,6 +43,12 @@ export const ConfigSchema = Type.Object({
     description:
       'Comma-separated host:port list of Redis Sentinels; when set (instead of REDIS_URL) the primary is found and followed through failovers by Sentinel',
   }),
+  REDIS_CLUSTER_NODES: Type.String({
+    default: '',
+    pattern: '^(|[^,:\\s]+:\\d+(,[^,:\\s]+:\\d+)*)$',
+    description:
+      'Comma-separated host:port seed list of a Redis Cluster (instead of REDIS_URL): each room lives on one shard, live fan-out uses sharded pub/sub (Redis >= 7)',
+  }),
   REDIS_SENTINEL_NAME: Type.String({
     default: 'mymaster',
     minLength: 1,
@@ -56,11 +62,11 @@ export const ConfigSchema = Type.Object({
   REDIS_PASSWORD: Type.String({
     default: '',
     description:
-      'Password of the Redis primary and replicas (Sentinel mode; with REDIS_URL it overrides a password in the URL); empty = none',
+      'Password of the Redis primary and replicas (Sentinel and cluster mode; with REDIS_URL it overrides a password in the URL); empty = none',
   }),
   REDIS_TLS: Bool(
     false,
-    'Connect to the Redis primary over TLS in Sentinel mode (REDIS_URL uses rediss:// instead)',
+    'Connect to Redis over TLS in Sentinel and cluster mode (REDIS_URL uses rediss:// instead)',
   ),
   REDIS_ACK_REPLICAS: Int({
     default: 0,
@@ -253,9 +259,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       'invalid configuration:\n  SHUTDOWN_TIMEOUT_MS: must be greater than DRAIN_WINDOW_MS so the drain can finish',
     );
   }
-  if (config.REDIS_URL && config.REDIS_SENTINELS) {
+  if ([config.REDIS_URL, config.REDIS_SENTINELS, config.REDIS_CLUSTER_NODES].filter(Boolean).length > 1) {
     throw new ConfigError(
-      'invalid configuration:\n  REDIS_SENTINELS: set either REDIS_URL or REDIS_SENTINELS, not both',
+      'invalid configuration:\n  REDIS_SENTINELS, REDIS_CLUSTER_NODES: set only one of REDIS_URL, REDIS_SENTINELS and REDIS_CLUSTER_NODES',
     );
   }
   if (config.HISTORY_PAGE > config.HISTORY_MAXLEN) {

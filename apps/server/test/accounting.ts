@@ -1,6 +1,6 @@
 import type { ServerFrame } from '@chat/protocol';
-import type { Redis } from 'ioredis';
-import { TestClient } from './harness.js';
+import type { Cluster, Redis } from 'ioredis';
+import { type RunningApp, TestClient } from './harness.js';
 
 /**
  * Ground-truth accounting for fault tests: what each member was handed, replayed against the
@@ -34,8 +34,17 @@ export function view(
   return { ids, resyncs, chainBreaks };
 }
 
+/** The sum of a counter over every series and pod (the pods' own registries). */
+export async function metricSum(name: string, pods: readonly RunningApp[]): Promise<number> {
+  let total = 0;
+  for (const pod of pods)
+    for (const line of (await pod.app.metrics.registry.metrics()).split('\n'))
+      if (line.startsWith(`${name}{`)) total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  return total;
+}
+
 /** Every id in the room's stream, oldest first. */
-export async function streamIds(redis: Redis, room: string, prefix = 'chat:'): Promise<string[]> {
+export async function streamIds(redis: Redis | Cluster, room: string, prefix = 'chat:'): Promise<string[]> {
   const rows = await redis.xrange(`${prefix}{${room}}:s`, '-', '+');
   return rows.map(([id]) => id);
 }

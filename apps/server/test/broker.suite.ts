@@ -5,10 +5,10 @@ import type { Broker, BrokerListener, PresenceDelta } from '../src/broker/types.
 export interface BrokerFactory {
   name: string;
   /** Two brokers sharing one store (for Redis: two pods); memory returns the same one twice. */
-  create(opts: { maxLen: number }): Promise<{ a: Broker; b: Broker; close(): Promise<void> }>;
+  create(opts: { maxLen: number }): Promise<{ a: Broker; b: Broker; close(): Promise<void>; nodeA: string }>;
 }
 
-class Recorder implements BrokerListener {
+export class Recorder implements BrokerListener {
   readonly messages: { room: string; id: string; prev: string; body: string }[] = [];
   readonly deltas: { room: string; delta: PresenceDelta }[] = [];
   resubscribes = 0;
@@ -31,12 +31,13 @@ export function brokerSuite(factory: BrokerFactory): void {
     let a: Broker;
     let b: Broker;
     let close: () => Promise<void>;
+    let nodeA: string;
     let rec: Recorder;
     let room: string;
     let n = 0;
 
     beforeEach(async () => {
-      ({ a, b, close } = await factory.create({ maxLen: 20 }));
+      ({ a, b, close, nodeA } = await factory.create({ maxLen: 20 }));
       rec = new Recorder();
       b.setListener(rec);
       room = `room-${Date.now().toString(36)}-${n++}`;
@@ -136,17 +137,39 @@ export function brokerSuite(factory: BrokerFactory): void {
 
     it('tracks presence and announces joins and leaves', async () => {
       await b.subscribe(room);
-      await a.presenceAdd(room, { key: 'n1/c1', id: 'u1', name: 'Ada' });
-      await a.presenceAdd(room, { key: 'n1/c2', id: 'u2', name: 'Bob' });
-      await a.presenceRemove(room, 'n1/c1');
-      await a.presenceRemove(room, 'n1/c1'); // twice: announced once
-      expect(await b.presenceList(room)).toEqual([{ key: 'n1/c2', id: 'u2', name: 'Bob' }]);
+      await a.presence.add(room, { key: 'n1/c1', id: 'u1', name: 'Ada' });
+      await a.presence.add(room, { key: 'n1/c2', id: 'u2', name: 'Bob' });
+      await a.presence.remove(room, 'n1/c1');
+      await a.presence.remove(room, 'n1/c1'); // twice: announced once
+      expect(await b.presence.list(room)).toEqual([{ key: 'n1/c2', id: 'u2', name: 'Bob' }]);
       await expect.poll(() => rec.deltas.length).toBe(3);
       expect(rec.deltas.map((d) => d.delta)).toEqual([
         { join: { key: 'n1/c1', id: 'u1', name: 'Ada' } },
         { join: { key: 'n1/c2', id: 'u2', name: 'Bob' } },
         { leave: 'n1/c1' },
       ]);
+    });
+
+    it("reaps a stopped node's entries room by room, announcing each leave, and keeps the others", async () => {
+      await b.subscribe(room);
+      const other = `${room}-b`;
+      await b.subscribe(other);
+      // Entries of node A (keys `<node>/...`), written through its broker, and one of another node.
+      await a.presence.add(room, { key: `${nodeA}/c1`, id: 'u1', name: 'Ada' });
+      await a.presence.add(other, { key: `${nodeA}/c2`, id: 'u2', name: 'Bob' });
+      await a.presence.add(room, { key: 'alive/c3', id: 'u3', name: 'Cy' });
+      await expect.poll(() => rec.deltas.length).toBe(3);
+      expect(await b.nodes.reap(nodeA)).toBe(2);
+      expect(await b.nodes.reap(nodeA)).toBe(0); // nothing left, nothing announced
+      expect(await b.presence.list(room)).toEqual([{ key: 'alive/c3', id: 'u3', name: 'Cy' }]);
+      expect(await b.presence.list(other)).toEqual([]);
+      await expect.poll(() => rec.deltas.length).toBe(5);
+      expect(
+        rec.deltas
+          .slice(3)
+          .map((d) => `${d.room === room ? 'room' : 'other'}:${JSON.stringify(d.delta)}`)
+          .sort(),
+      ).toEqual([`other:{"leave":"${nodeA}/c2"}`, `room:{"leave":"${nodeA}/c1"}`]);
     });
 
     it('stops delivering after unsubscribe and reports health', async () => {

@@ -1,6 +1,16 @@
 import { TestRedis } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compare, jitter, RoamingMember, streamIds, sum, type Tally, view, Writer } from './accounting.js';
+import {
+  compare,
+  jitter,
+  metricSum,
+  RoamingMember,
+  streamIds,
+  sum,
+  type Tally,
+  view,
+  Writer,
+} from './accounting.js';
 import { type RunningApp, startApp, TestClient, until } from './harness.js';
 
 /**
@@ -34,13 +44,6 @@ describe('live delivery heals itself from the stream', () => {
   });
 
   /** Sum of one metric's samples over every pod (heals are the pods' own count, reported only). */
-  const metricSum = async (name: string, running: RunningApp[]) => {
-    let total = 0;
-    for (const pod of running)
-      for (const line of (await pod.app.metrics.registry.metrics()).split('\n'))
-        if (line.startsWith(`${name}{`)) total += Number(line.slice(line.lastIndexOf(' ') + 1));
-    return total;
-  };
   const report = async (name: string, acked: number, t: Tally, running: RunningApp[] = pods) =>
     console.log(
       `[${name}] ${JSON.stringify({

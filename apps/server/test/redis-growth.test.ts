@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { TestRedis } from '@chat/testkit';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisBroker } from '../src/broker/redis.js';
+import { singleLink } from './redis-links.js';
 
 /**
  * Users sending at the allowed rate (USER_RATE_LIMIT_PER_S, 20 messages/s) into
@@ -21,12 +22,9 @@ describe('Redis memory under sustained traffic', () => {
     admin = redis.client();
     await admin.config('SET', 'maxmemory', '200mb');
     await admin.config('SET', 'maxmemory-policy', 'noeviction');
-    const client = new Redis(redis.url);
-    const subscriber = new Redis(redis.url);
-    await Promise.all([client.ping(), subscriber.ping()]);
+    const link = await singleLink(redis.url);
     broker = new RedisBroker({
-      client,
-      subscriber,
+      link,
       prefix: 'grow:',
       nodeId: 'grower',
       maxLen,

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { TestRedis } from '@chat/testkit';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisBroker } from '../src/broker/redis.js';
 import { until } from './harness.js';
+import { singleLink } from './redis-links.js';
 
 /**
  * Redis memory stays bounded by design: every key the broker writes expires or is trimmed or
@@ -15,12 +16,9 @@ describe('bounded Redis memory', () => {
   const brokers: RedisBroker[] = [];
   let n = 0;
   const broker = async (opts: Partial<ConstructorParameters<typeof RedisBroker>[0]> = {}) => {
-    const client = new Redis(redis.url);
-    const subscriber = new Redis(redis.url);
-    await Promise.all([client.ping(), subscriber.ping()]);
+    const link = await singleLink(redis.url);
     const b = new RedisBroker({
-      client,
-      subscriber,
+      link,
       prefix: 'mem:',
       nodeId: `node-${n++}`,
       maxLen: 1000,
@@ -130,8 +128,8 @@ describe('bounded Redis memory', () => {
     // Warm up (scripts loaded, heartbeat keys written), then take the baseline once it expired.
     const warm = randomUUID();
     await b.append('warm', body('warm', 'x', warm), warm);
-    await b.presenceAdd('warm', { key: 'node-x/c', id: 'u', name: 'n' });
-    await b.presenceRemove('warm', 'node-x/c');
+    await b.presence.add('warm', { key: 'node-x/c', id: 'u', name: 'n' });
+    await b.presence.remove('warm', 'node-x/c');
     await expect.poll(() => admin.exists('mem:{warm}:s'), { timeout: 10_000 }).toBe(0);
     const startKeys = await admin.dbsize();
     const startMem = await used();
@@ -141,18 +139,18 @@ describe('bounded Redis memory', () => {
     await inParallel(rooms, 200, async (i) => {
       const room = `churn-${i}`;
       const key = `${nodeId}/c${i}`;
-      await b.presenceAdd(room, { key, id: `u${i}`, name: `user ${i}` });
+      await b.presence.add(room, { key, id: `u${i}`, name: `user ${i}` });
       for (let m = 0; m < 2; m++) {
         const id = randomUUID();
         await b.append(room, body(room, `message ${m} in room ${i}`, id), id);
       }
-      await b.presenceRemove(room, key);
+      await b.presence.remove(room, key);
     });
     const churnMs = Date.now() - started;
     const peakKeys = await admin.dbsize();
     const peakMem = await used();
     // The node's room structure holds only rooms the pod is in now: none.
-    expect(await admin.exists(`mem:node:${nodeId}:roomcount`)).toBe(0);
+    expect(await admin.exists(`mem:{node:${nodeId}}:rooms`)).toBe(0);
     await until(async () => (await admin.dbsize()) <= startKeys, 'DBSIZE back to the start', 30_000);
     await until(async () => (await used()) <= startMem * 1.1, 'used_memory back within 10 %', 30_000);
     const endMem = await used();
@@ -171,16 +169,16 @@ describe('bounded Redis memory', () => {
     const dead = await broker({ nodeId: deadId, healthIntervalMs: 3_600_000, roomTtlS: 3600 });
     const rooms = 20_000;
     await inParallel(rooms, 200, (i) =>
-      dead.presenceAdd(`crash-${i}`, { key: `${deadId}/c${i}`, id: `u${i}`, name: `user ${i}` }),
+      dead.presence.add(`crash-${i}`, { key: `${deadId}/c${i}`, id: `u${i}`, name: `user ${i}` }),
     );
-    expect(await admin.hlen(`mem:node:${deadId}:roomcount`)).toBe(rooms);
+    expect(await admin.scard(`mem:{node:${deadId}}:rooms`)).toBe(rooms);
     await admin.zadd('mem:nodes', 1, deadId);
     await admin.slowlog('RESET');
     const started = Date.now();
     await broker(); // a live pod: its heartbeat finds the dead one and reaps it
     await until(async () => (await admin.zscore('mem:nodes', deadId)) === null, 'dead pod reaped', 60_000);
     const reapMs = Date.now() - started;
-    expect(await admin.exists(`mem:node:${deadId}:roomcount`, 'mem:{crash-0}:p', 'mem:{crash-19999}:p')).toBe(
+    expect(await admin.exists(`mem:{node:${deadId}}:rooms`, 'mem:{crash-0}:p', 'mem:{crash-19999}:p')).toBe(
       0,
     );
     const slow = await slowlog();

@@ -12,6 +12,7 @@ export { DIR_PREFIX, reapOrphans, releaseDir, trackChild, trackDir, writeOwners 
 export { delay, freePort, httpStatus, until } from './net.js';
 export { type Closed, clientMsgId, closeAll, fetchToken, ProtocolClient } from './protocol-client.js';
 export { type RedisOptions, RedisServer, type RedisState, redisAnswers } from './redis.js';
+export { type ClusterNode, type ClusterSetOptions, RedisClusterSet } from './redis-cluster.js';
 export { type RespValue, respCommand, respPairs } from './redis-resp.js';
 export { RedisSentinelSet, type SentinelSetOptions } from './redis-sentinel.js';
 export { TestRedis } from './test-redis.js';

@@ -1,4 +1,5 @@
-import { compareIds, type PresenceEntry, ZERO_ID } from '@chat/protocol';
+import { compareIds, ZERO_ID } from '@chat/protocol';
+import { MemoryNodes, MemoryPresence } from './memory-presence.js';
 import type {
   AppendResult,
   Broker,
@@ -27,7 +28,10 @@ export class MemoryBroker implements Broker {
   private listener: BrokerListener | undefined;
   private readonly logs = new Map<string, RoomLog>();
   private readonly idem = new Map<string, { id: string; expires: number }>();
-  private readonly presence = new Map<string, Map<string, PresenceEntry>>();
+  readonly presence = new MemoryPresence((room, delta) => {
+    if (this.subscribed.has(room)) queueMicrotask(() => this.listener?.presence(room, delta));
+  });
+  readonly nodes: MemoryNodes;
   private readonly subscribed = new Set<string>();
   private lastMs = 0;
   private seq = 0;
@@ -35,6 +39,7 @@ export class MemoryBroker implements Broker {
   private readonly sweep: NodeJS.Timeout;
 
   constructor(private readonly opts: BrokerOptions) {
+    this.nodes = new MemoryNodes(opts.nodeId, this.presence);
     this.sweep = setInterval(() => this.expireIdempotencyKeys(), 60_000);
     this.sweep.unref();
   }
@@ -108,27 +113,6 @@ export class MemoryBroker implements Broker {
   async latest(room: string, count: number): Promise<StoredMessage[]> {
     this.assertOpen();
     return this.logs.get(room)?.entries.slice(-count) ?? [];
-  }
-
-  async presenceAdd(room: string, entry: PresenceEntry): Promise<void> {
-    let members = this.presence.get(room);
-    if (!members) {
-      members = new Map();
-      this.presence.set(room, members);
-    }
-    members.set(entry.key, entry);
-    if (this.subscribed.has(room)) queueMicrotask(() => this.listener?.presence(room, { join: entry }));
-  }
-
-  async presenceRemove(room: string, key: string): Promise<void> {
-    const members = this.presence.get(room);
-    if (!members?.delete(key)) return;
-    if (members.size === 0) this.presence.delete(room);
-    if (this.subscribed.has(room)) queueMicrotask(() => this.listener?.presence(room, { leave: key }));
-  }
-
-  async presenceList(room: string): Promise<PresenceEntry[]> {
-    return [...(this.presence.get(room)?.values() ?? [])];
   }
 
   healthy(): boolean {

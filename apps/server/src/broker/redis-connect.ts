@@ -1,10 +1,13 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config.js';
+import { ClusterLink } from './redis-cluster-link.js';
+import { type RedisCommands, type RedisLink, SingleLink } from './redis-link.js';
 
 type RedisConfig = Pick<
   Config,
   | 'REDIS_URL'
   | 'REDIS_SENTINELS'
+  | 'REDIS_CLUSTER_NODES'
   | 'REDIS_SENTINEL_NAME'
   | 'REDIS_SENTINEL_PASSWORD'
   | 'REDIS_SENTINEL_TLS'
@@ -14,11 +17,12 @@ type RedisConfig = Pick<
 
 /** Whether the config names a Redis (a URL or a Sentinel set): otherwise the memory broker runs. */
 export function redisConfigured(config: RedisConfig): boolean {
-  return config.REDIS_URL !== '' || config.REDIS_SENTINELS !== '';
+  return config.REDIS_URL !== '' || config.REDIS_SENTINELS !== '' || config.REDIS_CLUSTER_NODES !== '';
 }
 
 /** Where Redis is, without credentials, for log lines and the degraded-service reason. */
 export function redisAddress(config: RedisConfig): string {
+  if (config.REDIS_CLUSTER_NODES) return `the Redis Cluster seeded by ${config.REDIS_CLUSTER_NODES}`;
   if (config.REDIS_SENTINELS)
     return `the primary "${config.REDIS_SENTINEL_NAME}" of Sentinels ${config.REDIS_SENTINELS}`;
   try {
@@ -29,7 +33,7 @@ export function redisAddress(config: RedisConfig): string {
   }
 }
 
-export function parseSentinels(list: string): { host: string; port: number }[] {
+export function parseHostPorts(list: string): { host: string; port: number }[] {
   return list
     .split(',')
     .map((s) => s.trim())
@@ -54,7 +58,7 @@ export function createRedis(config: RedisConfig, options: RedisOptions): Redis {
   }
   return new Redis({
     ...options,
-    sentinels: parseSentinels(config.REDIS_SENTINELS),
+    sentinels: parseHostPorts(config.REDIS_SENTINELS),
     name: config.REDIS_SENTINEL_NAME,
     role: 'master',
     password,
@@ -65,4 +69,62 @@ export function createRedis(config: RedisConfig, options: RedisOptions): Redis {
     sentinelRetryStrategy: (attempt: number) => Math.min(100 * 2 ** attempt, 2000),
     reconnectOnError: (err: Error) => (/^READONLY/.test(err.message) ? 2 : false),
   });
+}
+
+/**
+ * A Redis Cluster client from config (REDIS_CLUSTER_NODES). `options` apply to every node
+ * connection; the cluster refreshes its slot map every second so that a moved slot's sharded
+ * subscriptions follow it soon even without a MOVED reply (see redis-cluster-link.ts).
+ */
+export function createCluster(config: RedisConfig, options: RedisOptions): Cluster {
+  const password = config.REDIS_PASSWORD || undefined;
+  const { lazyConnect, enableOfflineQueue, ...perNode } = options;
+  return new Cluster(parseHostPorts(config.REDIS_CLUSTER_NODES), {
+    lazyConnect,
+    enableOfflineQueue,
+    shardedSubscribers: true,
+    slotsRefreshInterval: 1000,
+    clusterRetryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 1000),
+    // A primary that died answers nothing: retry a moved/failed-over slot soon, not after 2 s.
+    retryDelayOnFailover: 100,
+    retryDelayOnClusterDown: 100,
+    // TLS endpoints (ElastiCache, Memorystore) are certified for their announced host names.
+    ...(config.REDIS_TLS ? { dnsLookup: (address, callback) => callback(null, address) } : {}),
+    redisOptions: {
+      ...perNode,
+      password,
+      ...(config.REDIS_TLS ? { tls: {} } : {}),
+    },
+  });
+}
+
+/** Commands for other plugins (the fleet counts): one Redis, Sentinel's primary or a cluster. */
+export function createCommands(config: RedisConfig, options: RedisOptions): RedisCommands {
+  return config.REDIS_CLUSTER_NODES ? createCluster(config, options) : createRedis(config, options);
+}
+
+/**
+ * The broker's link from config, and its connections by role (for the plugin's logging and
+ * health events): a cluster is one client (its sharded subscribers inside), one Redis is a
+ * command and a subscriber connection.
+ */
+export function createLink(
+  config: RedisConfig,
+  options: RedisOptions,
+  retryMs: number,
+  warn: (err: unknown, msg: string) => void,
+): { link: RedisLink; conns: [string, RedisCommands][] } {
+  if (config.REDIS_CLUSTER_NODES) {
+    const cluster = createCluster(config, options);
+    return { link: new ClusterLink(cluster, retryMs, warn), conns: [['cluster', cluster]] };
+  }
+  const client = createRedis(config, options);
+  const subscriber = createRedis(config, { ...options, commandTimeout: undefined });
+  return {
+    link: new SingleLink(client, subscriber, retryMs, warn),
+    conns: [
+      ['client', client],
+      ['subscriber', subscriber],
+    ],
+  };
 }

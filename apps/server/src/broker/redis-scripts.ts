@@ -4,13 +4,15 @@ import type { Result } from 'ioredis';
  * Lua run atomically inside Redis. Appending and publishing in one script is what makes
  * live delivery arrive in id order on every pod: two pods appending at once can never
  * publish in the opposite order of their ids, so "resume after the last id I saw" is exact.
- * Keys of one room share a hash tag; presence cleanup touches several rooms, so the broker
- * targets a single Redis (or a Sentinel-managed primary), not Redis Cluster.
+ * Every script touches the keys of one room only (they share the hash tag `{room}`, see
+ * redis-keys.ts), so each runs on the room's shard of a Redis Cluster as well as on one Redis.
+ * The publish command is an argument: PUBLISH on one Redis, SPUBLISH (sharded pub/sub, the
+ * room's channel lives on the room's shard) on a cluster.
  */
 
 /**
  * KEYS: stream, the room's idempotency hash (clientMsgId -> id). ARGV: body, maxlen, room ttl
- * seconds, channel, node id, clientMsgId, idempotency window ms.
+ * seconds, channel, node id, clientMsgId, idempotency window ms, publish command.
  * Publishes `m<US>id<US>prev<US>node<US>body`, where `prev` is the entry just before this one in
  * the stream ('0-0' for the first): the chain that lets a pod prove it missed nothing.
  *
@@ -52,63 +54,50 @@ if over >= 100 then
 end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
-redis.call('PUBLISH', ARGV[4], 'm\\31' .. id .. '\\31' .. prev .. '\\31' .. ARGV[5] .. '\\31' .. ARGV[1])
+redis.call(ARGV[8], ARGV[4], 'm\\31' .. id .. '\\31' .. prev .. '\\31' .. ARGV[5] .. '\\31' .. ARGV[1])
 return {id, 0}
 `;
 
 /**
- * KEYS: presence hash, the node's room hash (room -> number of this node's entries in it).
- * ARGV: entry key, entry json, room, channel, node, delta json, node hash ttl seconds.
+ * KEYS: the room's presence hash. ARGV: entry key, entry json, channel, node, delta json,
+ * publish command.
  */
 export const PRESENCE_ADD = `
-if redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) == 1 then
-  redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
-  redis.call('EXPIRE', KEYS[2], ARGV[7])
-end
-redis.call('PUBLISH', ARGV[4], 'p\\31' .. ARGV[5] .. '\\31' .. ARGV[6])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call(ARGV[6], ARGV[3], 'p\\31' .. ARGV[4] .. '\\31' .. ARGV[5])
 return 1
 `;
 
-/**
- * KEYS: presence hash, the node's room hash. ARGV: entry key, channel, node, delta json, room.
- * The room leaves the node's hash with the node's last entry in it: the hash holds only rooms
- * the pod is in now.
- */
+/** KEYS: the room's presence hash. ARGV: entry key, channel, node, delta json, publish command. */
 export const PRESENCE_REMOVE = `
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 1 then
-  if redis.call('HINCRBY', KEYS[2], ARGV[5], -1) <= 0 then redis.call('HDEL', KEYS[2], ARGV[5]) end
-  redis.call('PUBLISH', ARGV[2], 'p\\31' .. ARGV[3] .. '\\31' .. ARGV[4])
+  redis.call(ARGV[5], ARGV[2], 'p\\31' .. ARGV[3] .. '\\31' .. ARGV[4])
   return 1
 end
 return 0
 `;
 
 /**
- * One small step of removing the presence entries of a node that stopped (crashed pods never
- * say goodbye): the rooms of one HSCAN page of its room hash. The caller loops over the cursor,
- * so Redis is never blocked by one script over every room.
- * KEYS: the node's room hash. ARGV: node id, key prefix, channel prefix, reaper id, cursor,
- * count. Returns {next cursor, entries removed}.
+ * One step of removing the presence entries of a node that stopped (crashed pods never say
+ * goodbye): its entries in one room, each leave announced. The caller walks the node's room
+ * set, one room per script, so Redis is never blocked by one script over every room, and on a
+ * cluster each step runs on its room's shard.
+ * KEYS: the room's presence hash. ARGV: the node's key prefix (`<node>/`), channel, reaper id,
+ * publish command. Returns the entries removed.
  */
-export const PRESENCE_REAP_STEP = `
-local page = redis.call('HSCAN', KEYS[1], ARGV[5], 'COUNT', ARGV[6])
-local rooms = page[2]
-local mine = ARGV[1] .. '/'
+export const PRESENCE_REAP_ROOM = `
 local removed = 0
-for i = 1, #rooms, 2 do
-  local room = rooms[i]
-  local hkey = ARGV[2] .. '{' .. room .. '}:p'
-  for _, f in ipairs(redis.call('HKEYS', hkey)) do
-    if string.sub(f, 1, #mine) == mine then
-      redis.call('HDEL', hkey, f)
-      redis.call('PUBLISH', ARGV[3] .. room, 'p\\31' .. ARGV[4] .. '\\31' .. cjson.encode({leave = f}))
-      removed = removed + 1
-    end
+for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(f, 1, #ARGV[1]) == ARGV[1] then
+    redis.call('HDEL', KEYS[1], f)
+    redis.call(ARGV[4], ARGV[2], 'p\\31' .. ARGV[3] .. '\\31' .. cjson.encode({leave = f}))
+    removed = removed + 1
   end
-  redis.call('HDEL', KEYS[1], room)
 end
-return {page[1], removed}
+return removed
 `;
+
+export type PublishCommand = 'PUBLISH' | 'SPUBLISH';
 
 /** Typed methods for the scripts above, registered with `defineCommand` by the broker. */
 declare module 'ioredis' {
@@ -123,35 +112,31 @@ declare module 'ioredis' {
       node: string,
       idemKey: string,
       idemWindowMs: number,
+      publish: PublishCommand,
     ): Result<[string, number], Context>;
     chatPresenceAdd(
       hash: string,
-      nodeRooms: string,
       key: string,
       entry: string,
-      room: string,
       channel: string,
       node: string,
       delta: string,
-      nodeTtlS: number,
+      publish: PublishCommand,
     ): Result<number, Context>;
     chatPresenceRemove(
       hash: string,
-      nodeRooms: string,
       key: string,
       channel: string,
       node: string,
       delta: string,
-      room: string,
+      publish: PublishCommand,
     ): Result<number, Context>;
-    chatPresenceReapStep(
-      nodeRooms: string,
-      node: string,
-      keyPrefix: string,
-      channelPrefix: string,
+    chatPresenceReapRoom(
+      hash: string,
+      nodePrefix: string,
+      channel: string,
       reaper: string,
-      cursor: string,
-      count: number,
-    ): Result<[string, number], Context>;
+      publish: PublishCommand,
+    ): Result<number, Context>;
   }
 }

@@ -1,30 +1,29 @@
-import { compareIds, type PresenceEntry, ZERO_ID } from '@chat/protocol';
-import type { Redis } from 'ioredis';
-import { parsePresenceDelta, parsePresenceEntry, streamInfo, toStored } from './redis-codec.js';
-import { APPEND, PRESENCE_ADD, PRESENCE_REAP_STEP, PRESENCE_REMOVE } from './redis-scripts.js';
+import { compareIds, ZERO_ID } from '@chat/protocol';
+import { parsePresenceDelta, streamInfo, toStored } from './redis-codec.js';
+import { RedisKeys } from './redis-keys.js';
+import type { RedisLink } from './redis-link.js';
+import { RedisNodes, RedisPresence } from './redis-presence.js';
+import { APPEND, PRESENCE_ADD, PRESENCE_REAP_ROOM, PRESENCE_REMOVE } from './redis-scripts.js';
 import {
   type AppendResult,
   type Broker,
   type BrokerListener,
   type BrokerOptions,
   OutcomeUnknownError,
-  type PresenceDelta,
   type RangeResult,
   type StoredMessage,
 } from './types.js';
 
 export interface RedisBrokerOptions extends BrokerOptions {
-  /** Commands and scripts. Created by the caller and handed over: the broker closes it. */
-  client: Redis;
-  /** A separate connection for subscriber mode, also handed over. */
-  subscriber: Redis;
+  /** How Redis is reached (one Redis or a cluster). Created by the caller and handed over: the broker closes it. */
+  link: RedisLink;
   prefix: string;
   /** A room's stream and idempotency hash expire after this many seconds without a message. */
   roomTtlS: number;
   /** Ack only once WAIT confirms this many replicas have the append (0: no WAIT). */
   ackReplicas?: number;
   ackTimeoutMs?: number;
-  /** Rooms per step of reaping a dead pod's presence (one short script per step). */
+  /** Rooms per step of reaping a dead pod's presence (one short script per room). */
   reapBatch?: number;
   /** Interval of the health ping and of this pod's presence heartbeat. */
   healthIntervalMs?: number;
@@ -38,50 +37,38 @@ const DEAD_AFTER_INTERVALS = 15;
 const UNHEALTHY_AFTER_INTERVALS = 3;
 /** More than this many entries after a resume point cannot fit in any stream we keep. */
 const RANGE_LIMIT = 100_000;
-/**
- * A pod's room hash outlives a crash long enough for another pod (or the next one to start)
- * to reap it, and then expires even when no pod ever comes back; refreshed by the heartbeat.
- */
-const NODE_ROOMS_TTL_S = 86_400;
 
 /**
  * Redis broker: one Stream per room (history, resume, idempotency) and pub/sub for live
- * fan-out. Publishing happens inside the append script so delivery order is id order.
+ * fan-out. Publishing happens inside the append script so delivery order is id order. One
+ * implementation for one Redis, Sentinel and Redis Cluster: the key layout (redis-keys.ts)
+ * keeps every command on one room's slot, and the link says how Redis is reached.
  */
 export class RedisBroker implements Broker {
   readonly kind = 'redis';
+  readonly presence: RedisPresence;
+  readonly nodes: RedisNodes;
   private listener: BrokerListener | undefined;
-  private readonly client: Redis;
-  private readonly sub: Redis;
-  private readonly channels = new Set<string>();
-  private readonly channelPrefix: string;
+  private readonly link: RedisLink;
+  private readonly keys: RedisKeys;
   private readonly interval: number;
   private readonly healthTimer: NodeJS.Timeout;
   private lastPingOk = 0;
-  private lastSubPingOk = Date.now();
-  private subscriberWasReady = false;
   private closed = false;
 
   constructor(private readonly opts: RedisBrokerOptions) {
-    this.client = opts.client;
-    this.sub = opts.subscriber;
-    this.channelPrefix = `${opts.prefix}room:`;
+    this.link = opts.link;
+    this.keys = new RedisKeys(opts.prefix);
     this.interval = opts.healthIntervalMs ?? 1000;
-    this.client.defineCommand('chatAppend', { numberOfKeys: 2, lua: APPEND });
-    this.client.defineCommand('chatPresenceAdd', { numberOfKeys: 2, lua: PRESENCE_ADD });
-    this.client.defineCommand('chatPresenceRemove', { numberOfKeys: 2, lua: PRESENCE_REMOVE });
-    this.client.defineCommand('chatPresenceReapStep', { numberOfKeys: 1, lua: PRESENCE_REAP_STEP });
-    // ioredis gives up on a connection when a connect attempt is cancelled under it (status
-    // `end`): a pod must never stay cut off from Redis while it runs, so start over.
-    for (const conn of [this.client, this.sub])
-      conn.on('end', () => {
-        setTimeout(() => {
-          if (!this.closed && conn.status === 'end') conn.connect().catch(() => {});
-        }, this.interval).unref();
-      });
-    this.sub.on('message', (channel: string, payload: string) => this.onPublished(channel, payload));
-    this.sub.on('ready', () => void this.onSubscriberReady());
-    if (this.sub.status === 'ready') this.subscriberWasReady = true;
+    this.presence = new RedisPresence(this.link, this.keys, opts.nodeId);
+    this.nodes = new RedisNodes(this.link, this.keys, opts.nodeId, opts.reapBatch);
+    const { client } = this.link;
+    client.defineCommand('chatAppend', { numberOfKeys: 2, lua: APPEND });
+    client.defineCommand('chatPresenceAdd', { numberOfKeys: 1, lua: PRESENCE_ADD });
+    client.defineCommand('chatPresenceRemove', { numberOfKeys: 1, lua: PRESENCE_REMOVE });
+    client.defineCommand('chatPresenceReapRoom', { numberOfKeys: 1, lua: PRESENCE_REAP_ROOM });
+    this.link.onMessage((channel, payload) => this.onPublished(channel, payload));
+    this.link.onResubscribed(() => this.listener?.resubscribed());
     this.healthTimer = setInterval(() => void this.heartbeat(), this.interval);
     this.healthTimer.unref();
     void this.heartbeat();
@@ -92,71 +79,60 @@ export class RedisBroker implements Broker {
   }
 
   async append(room: string, body: string, idemKey: string): Promise<AppendResult> {
-    const appended = this.client.chatAppend(
-      this.streamKey(room),
-      `${this.roomKey(room)}:i`,
+    const stream = this.keys.stream(room);
+    const [id, dup] = await this.link.client.chatAppend(
+      stream,
+      this.keys.idempotency(room),
       body,
       this.opts.maxLen,
       this.opts.roomTtlS,
-      this.channel(room),
+      this.keys.channel(room),
       this.opts.nodeId,
       idemKey,
       this.opts.idempotencyTtlS * 1000,
+      this.link.publish,
     );
     const replicas = this.opts.ackReplicas ?? 0;
-    // Sent right behind the script on the same connection: WAIT covers this append (and any
-    // earlier write of this connection).
-    const waited = replicas > 0 ? this.client.wait(replicas, this.opts.ackTimeoutMs ?? 1000) : undefined;
-    waited?.catch(() => {});
-    const [id, dup] = await appended;
-    if (waited) {
+    if (replicas > 0) {
+      // After the script resolved, on the connection that ran it: WAIT covers this append even
+      // when the script had to be re-sent (NOSCRIPT after a failover).
+      const timeout = this.opts.ackTimeoutMs ?? 1000;
       let acked: number;
       try {
-        acked = await waited;
+        acked = await this.link.wait(stream, replicas, timeout);
       } catch (err) {
         throw new OutcomeUnknownError(`WAIT for ${replicas} replica(s) failed: ${(err as Error).message}`);
       }
       if (acked < replicas)
         throw new OutcomeUnknownError(
-          `only ${acked} of ${replicas} replica(s) confirmed the append in ${this.opts.ackTimeoutMs ?? 1000} ms`,
+          `only ${acked} of ${replicas} replica(s) confirmed the append in ${timeout} ms`,
         );
     }
     return { id, duplicate: dup === 1 };
   }
 
-  async subscribe(room: string): Promise<void> {
-    const channel = this.channel(room);
-    await this.sub.subscribe(channel);
-    this.channels.add(channel);
+  subscribe(room: string): Promise<void> {
+    return this.link.subscribe(this.keys.channel(room));
   }
 
-  async unsubscribe(room: string): Promise<void> {
-    const channel = this.channel(room);
-    this.channels.delete(channel);
-    if (this.sub.status === 'ready') await this.sub.unsubscribe(channel);
+  unsubscribe(room: string): Promise<void> {
+    return this.link.unsubscribe(this.keys.channel(room));
   }
 
   async lastId(room: string): Promise<string> {
-    const last = await this.client.xrevrange(this.streamKey(room), '+', '-', 'COUNT', 1);
+    const last = await this.link.client.xrevrange(this.keys.stream(room), '+', '-', 'COUNT', 1);
     return last[0]?.[0] ?? ZERO_ID;
   }
 
+  /** One command per room, all sent at once (on a cluster each goes to its room's shard). */
   async lastIds(rooms: readonly string[]): Promise<string[]> {
-    if (rooms.length === 0) return [];
-    const pipeline = this.client.pipeline();
-    for (const room of rooms) pipeline.xrevrange(this.streamKey(room), '+', '-', 'COUNT', 1);
-    const results = (await pipeline.exec()) ?? [];
-    return rooms.map((_, i) => {
-      const [err, rows] = results[i] ?? [new Error('pipeline aborted'), null];
-      if (err) throw err;
-      return (rows as [string, string[]][])[0]?.[0] ?? ZERO_ID;
-    });
+    return Promise.all(rooms.map((room) => this.lastId(room)));
   }
 
   async range(room: string, afterId: string): Promise<RangeResult> {
-    const key = this.streamKey(room);
+    const key = this.keys.stream(room);
     // One transaction so the bounds we check are the bounds of the entries we read.
-    const results = await this.client
+    const results = await this.link.client
       .multi()
       .xinfo('STREAM', key)
       .xrange(key, `(${afterId}`, '+', 'COUNT', RANGE_LIMIT)
@@ -194,53 +170,14 @@ export class RedisBroker implements Broker {
   }
 
   async latest(room: string, count: number): Promise<StoredMessage[]> {
-    const rows = await this.client.xrevrange(this.streamKey(room), '+', '-', 'COUNT', count);
+    const rows = await this.link.client.xrevrange(this.keys.stream(room), '+', '-', 'COUNT', count);
     return toStored(rows).reverse();
-  }
-
-  async presenceAdd(room: string, entry: PresenceEntry): Promise<void> {
-    const delta: PresenceDelta = { join: entry };
-    await this.client.chatPresenceAdd(
-      this.presenceKey(room),
-      this.nodeRoomsKey(this.opts.nodeId),
-      entry.key,
-      JSON.stringify(entry),
-      room,
-      this.channel(room),
-      this.opts.nodeId,
-      JSON.stringify(delta),
-      NODE_ROOMS_TTL_S,
-    );
-  }
-
-  async presenceRemove(room: string, key: string): Promise<void> {
-    const delta: PresenceDelta = { leave: key };
-    await this.client.chatPresenceRemove(
-      this.presenceKey(room),
-      this.nodeRoomsKey(this.opts.nodeId),
-      key,
-      this.channel(room),
-      this.opts.nodeId,
-      JSON.stringify(delta),
-      room,
-    );
-  }
-
-  async presenceList(room: string): Promise<PresenceEntry[]> {
-    const all = await this.client.hgetall(this.presenceKey(room));
-    const out: PresenceEntry[] = [];
-    for (const json of Object.values(all)) {
-      const entry = parsePresenceEntry(json);
-      if (entry) out.push(entry);
-    }
-    return out;
   }
 
   healthy(): boolean {
     return (
       !this.closed &&
-      this.client.status === 'ready' &&
-      this.sub.status === 'ready' &&
+      this.link.ready() &&
       Date.now() - this.lastPingOk < this.interval * UNHEALTHY_AFTER_INTERVALS
     );
   }
@@ -250,116 +187,36 @@ export class RedisBroker implements Broker {
     this.closed = true;
     clearInterval(this.healthTimer);
     try {
-      if (this.client.status === 'ready') await this.reap(this.opts.nodeId);
+      if (this.link.ready()) {
+        await this.nodes.reap(this.opts.nodeId);
+        this.presence.forgetAll();
+      }
     } catch (err) {
       this.opts.log?.warn({ err }, 'could not remove this pod from presence on shutdown');
     }
-    await Promise.allSettled([quit(this.sub), quit(this.client)]);
+    await this.link.close();
   }
 
-  /** Pings Redis, refreshes this pod's presence heartbeat and reaps pods that stopped. */
+  /** Pings Redis, refreshes this pod's heartbeat and reaps pods that stopped. */
   private async heartbeat(): Promise<void> {
-    if (this.closed || this.client.status !== 'ready') return;
+    if (this.closed || !this.link.ready()) return;
     try {
-      const now = Date.now();
-      const nodesKey = `${this.opts.prefix}nodes`;
       // PING, not a write: a Redis at maxmemory (noeviction) still answers it, so a full Redis
       // fails sends (`unavailable`) without taking every pod out of readiness at once.
-      await this.client.ping();
+      await this.link.ping();
       this.lastPingOk = Date.now();
-      this.checkSubscriber();
-      await this.client
-        .multi()
-        .zadd(nodesKey, now, this.opts.nodeId)
-        .expire(this.nodeRoomsKey(this.opts.nodeId), NODE_ROOMS_TTL_S)
-        .exec();
-      const dead = await this.client.zrangebyscore(
-        nodesKey,
-        '-inf',
-        now - this.interval * DEAD_AFTER_INTERVALS,
-      );
-      for (const node of dead) if (node !== this.opts.nodeId) await this.reap(node);
+      this.link.watchSubscriber(this.interval * UNHEALTHY_AFTER_INTERVALS);
+      await this.nodes.beat();
+      const dead = await this.nodes.stale(this.interval * DEAD_AFTER_INTERVALS);
+      for (const node of dead) await this.nodes.reap(node);
     } catch (err) {
       this.opts.log?.warn({ err }, 'redis heartbeat failed');
     }
   }
 
-  /**
-   * A subscriber connection can go quiet without closing (a half-open TCP connection, a proxy
-   * that stopped forwarding): pings it and, when it has not answered for a few intervals,
-   * drops it so ioredis reconnects and the rooms heal from history.
-   */
-  private checkSubscriber(): void {
-    if (this.sub.status !== 'ready') {
-      this.lastSubPingOk = Date.now();
-      return;
-    }
-    if (Date.now() - this.lastSubPingOk > this.interval * UNHEALTHY_AFTER_INTERVALS) {
-      this.opts.log?.warn({}, 'redis subscriber stopped answering; reconnecting it');
-      this.lastSubPingOk = Date.now();
-      this.sub.disconnect(true);
-      return;
-    }
-    this.sub.ping().then(
-      () => {
-        this.lastSubPingOk = Date.now();
-      },
-      () => {},
-    );
-  }
-
-  /**
-   * Removes a stopped pod's presence entries, one page of its rooms per script, under a lock so
-   * that one pod does it. Returns the number of entries removed (0 when another pod holds the lock).
-   */
-  async reap(node: string): Promise<number> {
-    const lock = `${this.opts.prefix}reap:${node}`;
-    const ttlMs = 30_000;
-    if (node !== this.opts.nodeId) {
-      const got = await this.client.set(lock, this.opts.nodeId, 'PX', ttlMs, 'NX');
-      if (got !== 'OK') return 0;
-    }
-    const rooms = this.nodeRoomsKey(node);
-    let cursor = '0';
-    let removed = 0;
-    let steps = 0;
-    do {
-      const [next, n] = await this.client.chatPresenceReapStep(
-        rooms,
-        node,
-        this.opts.prefix,
-        this.channelPrefix,
-        this.opts.nodeId,
-        cursor,
-        this.opts.reapBatch ?? 50,
-      );
-      cursor = String(next);
-      removed += n;
-      if (++steps % 100 === 0 && node !== this.opts.nodeId) await this.client.pexpire(lock, ttlMs);
-    } while (cursor !== '0');
-    await this.client.multi().del(rooms).zrem(`${this.opts.prefix}nodes`, node).del(lock).exec();
-    return removed;
-  }
-
-  private async onSubscriberReady(): Promise<void> {
-    if (!this.subscriberWasReady) {
-      this.subscriberWasReady = true;
-      return;
-    }
-    // ioredis re-subscribes by itself, but does not tell us when that is confirmed. Our own
-    // SUBSCRIBE is queued behind its one, so once this resolves every channel is live again
-    // and history can be read without missing a message published in between.
-    try {
-      if (this.channels.size > 0) await this.sub.subscribe(...this.channels);
-      this.listener?.resubscribed();
-    } catch (err) {
-      this.opts.log?.warn({ err }, 're-subscribe after reconnect failed');
-    }
-  }
-
   private onPublished(channel: string, payload: string): void {
-    if (!channel.startsWith(this.channelPrefix) || !this.listener) return;
-    const room = channel.slice(this.channelPrefix.length);
+    const room = this.keys.roomOf(channel);
+    if (room === undefined || !this.listener) return;
     const a = payload.indexOf(SEP, 2);
     if (payload.startsWith(`m${SEP}`)) {
       // m US id US prev US node US body
@@ -371,29 +228,5 @@ export class RedisBroker implements Broker {
       const delta = parsePresenceDelta(payload.slice(a + 1));
       if (delta) this.listener.presence(room, delta);
     }
-  }
-
-  private roomKey(room: string): string {
-    return `${this.opts.prefix}{${room}}`;
-  }
-  private streamKey(room: string): string {
-    return `${this.roomKey(room)}:s`;
-  }
-  private presenceKey(room: string): string {
-    return `${this.roomKey(room)}:p`;
-  }
-  private nodeRoomsKey(node: string): string {
-    return `${this.opts.prefix}node:${node}:roomcount`;
-  }
-  private channel(room: string): string {
-    return `${this.channelPrefix}${room}`;
-  }
-}
-
-async function quit(redis: Redis): Promise<void> {
-  try {
-    await redis.quit();
-  } catch {
-    redis.disconnect();
   }
 }

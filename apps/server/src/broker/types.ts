@@ -36,11 +36,44 @@ export interface BrokerListener {
 }
 
 /**
+ * Who is in a room, kept apart from message delivery (as centrifuge keeps its PresenceManager
+ * apart from its Broker): entries are stored per room, and every change is announced to the
+ * room's subscribers through the broker's listener (`presence`).
+ */
+export interface Presence {
+  /** Adds or replaces the entry `entry.key` (keys start with the owning node's id and `/`). */
+  add(room: string, entry: PresenceEntry): Promise<void>;
+  /** Removes an entry; a key that is not there is not announced. */
+  remove(room: string, key: string): Promise<void>;
+  list(room: string): Promise<PresenceEntry[]>;
+}
+
+/**
+ * Which nodes (pods) are alive, and the removal of a stopped node's presence entries: a crashed
+ * pod never says goodbye, so the others notice its heartbeat stop and reap it, room by room.
+ */
+export interface NodeLiveness {
+  /** Records that this node is alive now. */
+  beat(): Promise<void>;
+  /** Nodes (other than this one) whose last beat is older than `ms`. */
+  stale(ms: number): Promise<string[]>;
+  /**
+   * Removes every presence entry of `node` and forgets the node; announces each leave.
+   * Returns the entries removed (0 when another node is already reaping it).
+   */
+  reap(node: string): Promise<number>;
+}
+
+/**
  * The one interface the server talks to. Two implementations: `memory` (embedded, one
- * process) and `redis` (pub/sub for live fan-out, a Stream per room for history).
+ * process) and `redis` (pub/sub for live fan-out, a Stream per room for history; one Redis,
+ * Sentinel or Redis Cluster). Presence and node liveness are their own interfaces, owned and
+ * exposed by the broker because their announcements travel on its channels.
  */
 export interface Broker {
   readonly kind: 'memory' | 'redis';
+  readonly presence: Presence;
+  readonly nodes: NodeLiveness;
   setListener(listener: BrokerListener): void;
   /**
    * Durably appends a message to the room's history and publishes it to every pod, atomically
@@ -52,15 +85,12 @@ export interface Broker {
   unsubscribe(room: string): Promise<void>;
   /** The newest id in the room's history, '0-0' when there is none. */
   lastId(room: string): Promise<string>;
-  /** `lastId` of several rooms in one round trip (the periodic check that live delivery is current). */
+  /** `lastId` of several rooms at once (the periodic check that live delivery is current). */
   lastIds(rooms: readonly string[]): Promise<string[]>;
   /** Everything after `afterId`, oldest first, or why that cannot be served without a gap. */
   range(room: string, afterId: string): Promise<RangeResult>;
   /** The newest `count` messages, oldest first. */
   latest(room: string, count: number): Promise<StoredMessage[]>;
-  presenceAdd(room: string, entry: PresenceEntry): Promise<void>;
-  presenceRemove(room: string, key: string): Promise<void>;
-  presenceList(room: string): Promise<PresenceEntry[]>;
   /** False while the backing store is unreachable or too slow: readiness reports it. */
   healthy(): boolean;
   close(): Promise<void>;

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin';
 import { MemoryBroker } from '../broker/memory.js';
 import { RedisBroker } from '../broker/redis.js';
-import { createRedis, redisAddress, redisConfigured } from '../broker/redis-connect.js';
+import { createLink, redisAddress, redisConfigured } from '../broker/redis-connect.js';
 import type { Broker } from '../broker/types.js';
 import { BrokerHealth } from '../health.js';
 
@@ -19,7 +19,7 @@ export interface BrokerPluginOptions {
 }
 
 /**
- * The message broker: Redis when REDIS_URL or REDIS_SENTINELS is set, else the embedded memory broker. Redis
+ * The message broker: Redis when REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES is set, else the embedded memory broker. Redis
  * commands fail fast while disconnected (no offline queue) so a send during an outage gets an
  * `unavailable` error at once instead of hanging, and readiness reports the outage.
  */
@@ -37,14 +37,10 @@ export default fp<BrokerPluginOptions>(
         connectionName: `chat:${config.NODE_ID}`,
         retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 1000),
       };
-      const client = createRedis(config, common);
-      const subscriber = createRedis(config, { ...common, commandTimeout: undefined });
+      const { link, conns } = createLink(config, common, 1000, (err, msg) => app.log.warn({ err }, msg));
       const where = redisAddress(config);
       let lastError: string | undefined;
-      for (const [role, conn] of [
-        ['client', client],
-        ['subscriber', subscriber],
-      ] as const) {
+      for (const [role, conn] of conns) {
         conn.on('error', (err: NodeJS.ErrnoException) => {
           const what = err.code ?? err.message;
           // Retried every second while Redis is away: log a new kind of error, not every retry.
@@ -59,7 +55,7 @@ export default fp<BrokerPluginOptions>(
           });
       }
       // Boot even when Redis is down: readiness stays 503 until it connects.
-      const connected = await Promise.allSettled([client.connect(), subscriber.connect()]);
+      const connected = await Promise.allSettled(conns.map(([, conn]) => conn.connect()));
       const failed = connected.find((r) => r.status === 'rejected');
       if (failed) {
         const err = (failed as PromiseRejectedResult).reason as NodeJS.ErrnoException;
@@ -69,8 +65,7 @@ export default fp<BrokerPluginOptions>(
         );
       }
       broker = new RedisBroker({
-        client,
-        subscriber,
+        link,
         prefix: config.REDIS_PREFIX,
         nodeId: config.NODE_ID,
         maxLen: config.HISTORY_MAXLEN,
@@ -86,7 +81,7 @@ export default fp<BrokerPluginOptions>(
         () =>
           lastError
             ? `Redis at ${where} is unreachable (${lastError})`
-            : client.status === 'ready'
+            : link.ready()
               ? `Redis at ${where} is not answering`
               : `Redis at ${where} is unreachable`,
       );
@@ -106,7 +101,7 @@ export default fp<BrokerPluginOptions>(
     if (active.kind === 'memory') {
       app.log.info(
         { broker: 'memory' },
-        'broker ready: in-memory (history lives in this process and is lost on restart; set REDIS_URL or REDIS_SENTINELS to keep it)',
+        'broker ready: in-memory (history lives in this process and is lost on restart; set REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES to keep it)',
       );
     } else if (health.state.ok) {
       app.log.info({ broker: active.kind }, 'broker ready');

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin';
 import { Counter, Gauge } from 'prom-client';
-import { createRedis, redisConfigured } from '../broker/redis-connect.js';
+import { createCommands, redisConfigured } from '../broker/redis-connect.js';
 import { excessSockets, FleetCounts, fleetMean as meanOf, pickSockets } from '../ws/rebalance.js';
 import { drainSockets } from '../ws/sweeps.js';
 
@@ -19,7 +19,7 @@ export default fp(
     if (!config.REBALANCE_ENABLED) return;
     if (!redisConfigured(config)) {
       app.log.warn(
-        'REBALANCE_ENABLED needs Redis (REDIS_URL or REDIS_SENTINELS; one process has nothing to balance): off',
+        'REBALANCE_ENABLED needs Redis (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES; one process has nothing to balance): off',
       );
       return;
     }
@@ -34,7 +34,7 @@ export default fp(
       help: 'Mean open sockets per pod across the fleet, as this pod last read it',
       registers,
     });
-    const redis = createRedis(config, {
+    const redis = createCommands(config, {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,

@@ -129,8 +129,8 @@ export class Hub {
       for (const f of buffered)
         if (lastSent === undefined || compareIds(f.id, lastSent) > 0) conn.send(f.data);
       this.metrics.framesOut.inc(room.goLive(conn, lastSent));
-      this.broker
-        .presenceAdd(name, self)
+      this.broker.presence
+        .add(name, self)
         .catch((err: unknown) => this.log.warn({ err }, 'presence add failed'));
     } catch (err) {
       this.log.warn({ err, room: name }, 'join failed');
@@ -213,8 +213,8 @@ export class Hub {
     const room = this.rooms.get(name);
     if (!room) return;
     if (room.remove(conn)) {
-      this.broker
-        .presenceRemove(name, conn.presenceKey(this.nodeId))
+      this.broker.presence
+        .remove(name, conn.presenceKey(this.nodeId))
         .catch((err: unknown) => this.log.warn({ err }, 'presence remove failed'));
     }
     this.rooms.releaseIfEmpty(room);

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisCommands } from '../broker/redis-link.js';
 import type { Conn } from './connection.js';
 
 /**
@@ -85,7 +85,7 @@ export class FleetCounts {
   private readonly keys: [string, string];
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisCommands,
     prefix: string,
     private readonly nodeId: string,
     /** How long an entry lives without a new publish. */

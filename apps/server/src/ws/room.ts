@@ -80,7 +80,7 @@ export class Room {
     this.ready = (async () => {
       await broker.subscribe(this.name);
       // Subscribed first: whatever is stored after these reads arrives live, chained to them.
-      const [last, list] = await Promise.all([broker.lastId(this.name), broker.presenceList(this.name)]);
+      const [last, list] = await Promise.all([broker.lastId(this.name), broker.presence.list(this.name)]);
       this.presence.initialize(list);
       this.head = last;
       this.replayPending();
@@ -255,7 +255,7 @@ export class Room {
   }
 
   private async refreshPresence(): Promise<void> {
-    this.presence.reconcile(await this.ctx.broker.presenceList(this.name));
+    this.presence.reconcile(await this.ctx.broker.presence.list(this.name));
   }
 
   dispose(): void {

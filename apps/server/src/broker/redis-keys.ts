@@ -1,0 +1,48 @@
+/**
+ * Where a room and a node live in Redis. Every key and the channel of a room share the hash
+ * tag `{room}`, so in Redis Cluster a room lives on one shard: its append script (idempotency
+ * hash, stream, publish) stays atomic there and keeps id order. A node's own keys share
+ * `{node:<id>}`. No command ever touches keys of two rooms, or of a room and a node.
+ *
+ *   <prefix>{<room>}:s            stream: the room's history (trimmed to MAXLEN, TTL)
+ *   <prefix>{<room>}:i            hash clientMsgId -> id: the idempotency window (TTL)
+ *   <prefix>{<room>}:p            hash presence key -> entry json
+ *   <prefix>{<room>}:c            channel (PUBLISH, or SPUBLISH on a cluster)
+ *   <prefix>{node:<id>}:rooms     set: rooms where the node has presence entries (TTL)
+ *   <prefix>{node:<id>}:reap      lock: which node is reaping it (PX)
+ *   <prefix>nodes                 sorted set node -> last heartbeat (ms); one entry per pod
+ */
+export class RedisKeys {
+  private readonly channelHead: string;
+
+  constructor(readonly prefix: string) {
+    this.channelHead = `${prefix}{`;
+  }
+
+  stream(room: string): string {
+    return `${this.prefix}{${room}}:s`;
+  }
+  idempotency(room: string): string {
+    return `${this.prefix}{${room}}:i`;
+  }
+  presence(room: string): string {
+    return `${this.prefix}{${room}}:p`;
+  }
+  channel(room: string): string {
+    return `${this.prefix}{${room}}:c`;
+  }
+  /** The room a channel belongs to, or undefined for a channel that is not a room's. */
+  roomOf(channel: string): string | undefined {
+    if (!channel.startsWith(this.channelHead) || !channel.endsWith('}:c')) return undefined;
+    return channel.slice(this.channelHead.length, -3);
+  }
+  nodeRooms(node: string): string {
+    return `${this.prefix}{node:${node}}:rooms`;
+  }
+  reapLock(node: string): string {
+    return `${this.prefix}{node:${node}}:reap`;
+  }
+  get nodes(): string {
+    return `${this.prefix}nodes`;
+  }
+}
