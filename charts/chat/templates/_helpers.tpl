@@ -107,11 +107,12 @@ Create the name of the service account to use.
 {{- end }}
 
 {{/*
-Where Redis is: "sentinel" (REDIS_SENTINELS), or where REDIS_URL comes from: "existingSecret", "secret" (redis.url in the chart Secret),
+Where Redis is: "sentinel" (REDIS_SENTINELS), "cluster" (REDIS_CLUSTER_NODES), or where REDIS_URL comes from: "existingSecret", "secret" (redis.url in the chart Secret),
 "embedded" (in-chart demo Redis) or "none" (in-memory broker: one replica only).
 */}}
 {{- define "chat.redisSource" -}}
 {{- if .Values.redis.sentinels }}sentinel
+{{- else if .Values.redis.clusterNodes }}cluster
 {{- else if .Values.redis.existingSecret }}existingSecret
 {{- else if .Values.redis.url }}secret
 {{- else if .Values.redis.embedded.enabled }}embedded
@@ -196,6 +197,9 @@ runs them.
 {{- end }}
 {{- if and (eq (include "chat.autoscaled" .) "true") (lt (int .Values.autoscaling.scaleDown.periodSeconds) (include "chat.terminationGracePeriodSeconds" . | int)) }}
 {{- fail (printf "autoscaling.scaleDown.periodSeconds (%d) must be at least terminationGracePeriodSeconds (%s) so one drain ends before the next scale-down" (int .Values.autoscaling.scaleDown.periodSeconds) (include "chat.terminationGracePeriodSeconds" .)) }}
+{{- end }}
+{{- if and .Values.redis.sentinels .Values.redis.clusterNodes }}
+{{- fail "redis.sentinels and redis.clusterNodes are mutually exclusive: a Sentinel-managed primary or a Redis Cluster, not both" }}
 {{- end }}
 {{- if gt (int .Values.server.history.pageSize) (int .Values.server.history.maxLength) }}
 {{- fail "server.history.pageSize must not exceed server.history.maxLength" }}

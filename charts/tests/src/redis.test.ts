@@ -64,4 +64,46 @@ describe('Redis tier', () => {
       .map((p) => p.port);
     expect(egress).toEqual(expect.arrayContaining([6379, 26379]));
   });
+
+  it('cluster mode: an external Redis Cluster from redis.clusterNodes, no embedded Redis and no REDIS_URL', () => {
+    const docs = render({
+      set: {
+        'redis.clusterNodes[0]': 'chat-redis.abc123.clustercfg.use1.cache.amazonaws.com:6379',
+        'redis.clusterNodes[1]': 'chat-redis-0002-001.abc123.use1.cache.amazonaws.com:6379',
+        'redis.tls': true,
+        'redis.passwordSecret': 'redis-auth',
+        'redis.ackReplicas': 1,
+        'networkPolicy.enabled': true,
+      },
+    });
+    for (const doc of docs) validateManifest(doc);
+    expect(docs.some((d) => d.kind === 'StatefulSet')).toBe(false);
+    const config = configOf(docs);
+    expect(config.REDIS_CLUSTER_NODES).toBe(
+      'chat-redis.abc123.clustercfg.use1.cache.amazonaws.com:6379,chat-redis-0002-001.abc123.use1.cache.amazonaws.com:6379',
+    );
+    expect(config.REDIS_SENTINELS).toBe('');
+    expect(config.REDIS_TLS).toBe('true');
+    expect(config.REDIS_URL).toBeUndefined();
+    const env = serverEnv(docs);
+    expect(env.some((e) => e.name === 'REDIS_URL')).toBe(false);
+    expect(env.find((e) => e.name === 'REDIS_PASSWORD')?.valueFrom?.secretKeyRef).toEqual({
+      name: 'redis-auth',
+      key: 'redis-password',
+    });
+    const egress = docs
+      .filter((d) => d.kind === 'NetworkPolicy')
+      .flatMap((d) => (d as INetworkPolicy).spec?.egress ?? [])
+      .flatMap((e) => e.ports ?? [])
+      .map((p) => p.port);
+    expect(egress).toContain(6379);
+    expect(egress).not.toContain(26379);
+  });
+
+  it('refuses redis.sentinels together with redis.clusterNodes, and a malformed node', () => {
+    expect(() =>
+      render({ set: { 'redis.sentinels[0]': 's-0:26379', 'redis.clusterNodes[0]': 'c-0:6379' } }),
+    ).toThrow(/mutually exclusive/);
+    expect(() => render({ set: { 'redis.clusterNodes[0]': 'no-port' } })).toThrow(/clusterNodes/);
+  });
 });

@@ -6,6 +6,7 @@ import { renderDemo, startDemo } from './autoscale-demo.js';
 import { type Cluster, startCluster } from './cluster.js';
 import { bounceRedis } from './control.js';
 import { DEFAULT_SERVER_ENTRY } from './options.js';
+import { REDIS_MODES } from './redis-tier.js';
 
 const HELP = `Usage: pnpm cluster [options]
 
@@ -21,6 +22,9 @@ Options:
   -e, --env KEY=VALUE    extra server setting for every pod (repeatable), e.g. -e DRAIN_WINDOW_MS=5000
       --no-replace       do not start a replacement when a pod is killed
       --keep             keep the temp dir (logs, Redis data) after quitting
+      --redis <mode>     single (default), sentinel (primary + 2 replicas + 3 Sentinels) or
+                         cluster (Redis Cluster, 3 primaries + 3 replicas, sharded pub/sub);
+                         "stop Redis" then stops the first primary: a failover to watch
       --autoscale        Prometheus + the chart's KEDA query and behavior driving a local HPA,
                          rebalancing on; keys + / - add or remove 50 clients
       --target <n>       with --autoscale: connections per pod to aim for (default 50)
@@ -47,6 +51,7 @@ function parse() {
       keep: { type: 'boolean', default: false },
       autoscale: { type: 'boolean', default: false },
       target: { type: 'string', default: '50' },
+      redis: { type: 'string', default: 'single' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -66,7 +71,10 @@ function parse() {
     if (eq <= 0) fail(`--env expects KEY=VALUE, got ${JSON.stringify(kv)}`);
     env[kv.slice(0, eq)] = kv.slice(eq + 1);
   }
+  const redis = REDIS_MODES.find((m) => m === values.redis);
+  if (!redis) fail(`--redis must be one of ${REDIS_MODES.join(', ')}`);
   return {
+    redis,
     port: int('port', values.port, 0, 65535),
     pods: int('pods', values.pods, 1, 50),
     preStopMs: int('pre-stop-ms', values['pre-stop-ms'], 0, 600_000),
@@ -116,7 +124,8 @@ function table(cluster: Cluster): string {
   const widths = head.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
   const fmt = (r: string[]) => `  ${r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ')}`;
   const r = cluster.redis;
-  return [...all.map(fmt), `  redis 127.0.0.1:${r.port} pid ${r.pid ?? '-'} ${r.state}`].join('\n');
+  const tier = cluster.redisTier.mode === 'single' ? 'redis' : `${cluster.redisTier.mode} node`;
+  return [...all.map(fmt), `  ${tier} 127.0.0.1:${r.port} pid ${r.pid ?? '-'} ${r.state}`].join('\n');
 }
 
 function watch(cluster: Cluster): void {
@@ -233,7 +242,7 @@ async function main(): Promise<void> {
 
   process.stdout.write(
     `\n  Chat cluster: ${cluster.pods().length} pods behind ${cluster.url}  (open it in a browser)\n` +
-      `  redis 127.0.0.1:${cluster.redis.port} · pod logs in ${cluster.logDir}\n` +
+      `  ${cluster.redisTier.describe()} · pod logs in ${cluster.logDir}\n` +
       `  cluster view: ${cluster.url}/__cluster/  (pods, connections, Redis; buttons to roll, kill, stop Redis, scale)\n` +
       `  control API: curl ${cluster.url}/__cluster/state · curl -X POST ${cluster.url}/__cluster/roll\n` +
       `  ${process.stdin.isTTY ? KEYS : `no TTY: kill -USR2 ${process.pid} rolls, SIGINT quits`}\n\n`,

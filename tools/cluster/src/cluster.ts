@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   DIR_PREFIX,
-  RedisServer,
+  type RedisServer,
   type RedisState,
   reapOrphans,
   releaseDir,
@@ -19,6 +19,7 @@ import { type KillResult, Operations } from './operations.js';
 import { type ClusterOptions, podEnv, type ResolvedOptions, resolveOptions } from './options.js';
 import type { Pod, PodExit, PodInfo } from './pod.js';
 import { PrometheusServer, type ScrapeTarget } from './prometheus.js';
+import { RedisTier } from './redis-tier.js';
 import { ReplicaSet, type Target } from './replica-set.js';
 import { followPods, scrapeTargets } from './scraping.js';
 
@@ -42,7 +43,8 @@ export interface ClusterState {
 export class Cluster extends EventEmitter<ClusterEvents> {
   readonly dir: string;
   readonly logDir: string;
-  readonly redis: RedisServer;
+  /** One Redis, a Sentinel set or a Redis Cluster (`redis` option). */
+  readonly redisTier: RedisTier;
   readonly balancer: Balancer;
   /** Scraping every pod (with `prometheus: true`); its targets follow the pod set. */
   readonly prometheus: PrometheusServer | undefined;
@@ -61,7 +63,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.dir = mkdtempSync(join(tmpdir(), DIR_PREFIX));
     this.logDir = join(this.dir, 'logs');
     mkdirSync(this.logDir);
-    this.redis = new RedisServer({ dir: join(this.dir, 'redis'), bin: this.opts.redisBin });
+    this.redisTier = new RedisTier(this.opts.redis, join(this.dir, 'redis'), this.opts.redisBin);
     this.replicaSet = new ReplicaSet(
       { ...this.opts, logDir: this.logDir, env: () => this.podEnv() },
       this,
@@ -77,7 +79,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       followPods(this.prometheus, this, () => this.replicaSet.live, this.opts.namespace);
     }
     trackDir(this.dir, () =>
-      [this.redis.pid, this.prometheus?.pid, ...this.replicaSet.live.map((p) => p.pid)].filter(
+      [...this.redisTier.pids(), this.prometheus?.pid, ...this.replicaSet.live.map((p) => p.pid)].filter(
         (p) => p !== undefined,
       ),
     );
@@ -95,6 +97,10 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.balancer.on('retry', (r) => this.emit('lb:retry', r));
   }
 
+  /** The Redis node the Redis controls act on (see RedisTier). */
+  get redis(): RedisServer {
+    return this.redisTier.server;
+  }
   get port(): number {
     return this.balancer.port;
   }
@@ -120,7 +126,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       throw new Error(`${this.opts.serverEntry} not found: run \`pnpm build\` at the repository root first`);
     }
     try {
-      await this.redis.start();
+      await this.redisTier.start();
       this.emit('redis:start');
       writeOwners();
       await this.balancer.listen();
@@ -267,8 +273,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         this.prometheus?.kill(),
         ...pods.map((p) => p.kill()),
       ]);
-      if (opts.graceful) await this.redis.stop();
-      else await this.redis.kill();
+      await this.redisTier.stop(opts.graceful === true);
       releaseDir(this.dir, !this.opts.keepDir);
     })();
     return this.stopped;
@@ -281,7 +286,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 
   private podEnv(): Record<string, string> {
     return podEnv(
-      { redisUrl: this.redis.url, tokenSecret: this.tokenSecret, origins: this.origins },
+      { redis: this.redisTier.env(), tokenSecret: this.tokenSecret, origins: this.origins },
       this.opts,
     );
   }

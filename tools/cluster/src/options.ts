@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import type { RedisMode } from './redis-tier.js';
 
 /**
  * The server bundle of the @chat/server package this harness depends on (its `bin`,
@@ -40,6 +41,8 @@ export interface ClusterOptions {
   keepDir?: boolean;
   /** redis-server binary (redis-server on PATH). */
   redisBin?: string;
+  /** One Redis (default), a Sentinel set or a Redis Cluster of 3 primaries + 3 replicas. */
+  redis?: RedisMode;
   /** NODE_ID prefix: pods are `<prefix>-1`, `<prefix>-2`, ... never reused (pod). */
   podPrefix?: string;
   /** Serve the control API under /__cluster/ on the balancer (true). */
@@ -73,6 +76,7 @@ export function resolveOptions(options: ClusterOptions): ResolvedOptions {
     logLevel: options.logLevel ?? 'warn',
     keepDir: options.keepDir ?? false,
     redisBin: options.redisBin ?? 'redis-server',
+    redis: options.redis ?? 'single',
     podPrefix: options.podPrefix ?? 'pod',
     controlApi: options.controlApi ?? true,
     prometheus: options.prometheus ?? false,
@@ -84,12 +88,12 @@ export function resolveOptions(options: ClusterOptions): ResolvedOptions {
 
 /** What every pod of a cluster is started with, before the options' own `env`. */
 export function podEnv(
-  cluster: { redisUrl: string; tokenSecret: string; origins: readonly string[] },
+  cluster: { redis: Record<string, string>; tokenSecret: string; origins: readonly string[] },
   opts: Pick<ResolvedOptions, 'logLevel' | 'env'>,
 ): Record<string, string> {
   return {
     HOST: '127.0.0.1',
-    REDIS_URL: cluster.redisUrl,
+    ...cluster.redis,
     TOKEN_SECRET: cluster.tokenSecret,
     ALLOWED_ORIGINS: cluster.origins.join(','),
     TRUST_PROXY: 'true',

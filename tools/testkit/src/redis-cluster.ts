@@ -74,6 +74,10 @@ export class RedisClusterSet {
       '0',
       '--repl-diskless-sync-delay',
       '0',
+      // Durability here is replication's (a killed node is never restarted): no fsync per write
+      // on six processes sharing one disk.
+      '--appendonly',
+      'no',
       ...(this.opts.redisArgs ?? []),
     ];
     for (let i = 0; i < count; i++) {
