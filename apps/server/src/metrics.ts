@@ -107,7 +107,7 @@ export function createMetrics(nodeId: string, opts: { defaults: boolean }) {
     }),
     brokerUp: new Gauge({
       name: 'chat_broker_up',
-      help: '1 while the broker can serve (Redis reachable and answering), 0 while it cannot (readiness is 503 then)',
+      help: '1 while the broker can serve (Redis reachable and answering), 0 while it cannot (sends are answered unavailable)',
       registers: [registry],
     }),
     drainClosed: new Counter({

@@ -65,7 +65,8 @@ export default fp(
       },
     };
     app.decorate('lifecycle', lifecycle);
-    // The broker half of readiness, as a gauge (dashboards and the broker-unhealthy alert).
+    // The broker's health as a gauge (dashboards and the broker-unhealthy alert): with
+    // READINESS_BROKER=startup readiness stays 200 through an outage, so only this shows it.
     const brokerUp = () => app.metrics.brokerUp.set(app.brokerHealth.state.ok ? 1 : 0);
     brokerUp();
     app.brokerHealth.onChange(brokerUp);
