@@ -222,6 +222,7 @@ describe('numbers', () => {
       'REDIS_PREFIX',
       'REDIS_SENTINELS',
       'REDIS_SENTINEL_NAME',
+      'REDIS_CLUSTER_NODES',
       'TOKEN_ISSUER',
       'TOKEN_AUDIENCE',
       'ALLOWED_ORIGINS',
