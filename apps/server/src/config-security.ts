@@ -71,6 +71,29 @@ export const SecuritySettings = {
     minimum: 1,
     description: 'Fragments allowed in one WebSocket message; more closes 1008',
   }),
+  HISTORY_REPLAY_PAGE: Int({
+    default: 64,
+    minimum: 1,
+    maximum: 10000,
+    description:
+      'Messages per history read (XRANGE) of a resume or heal; a longer replay reads page by page as the socket takes it',
+  }),
+  HISTORY_READS_PER_POD: Int({
+    default: 8,
+    minimum: 1,
+    description:
+      'Joins reading history at once on this pod (each one page at a time; heals have as many again); the others wait in line',
+  }),
+  HISTORY_READ_QUEUE: Int({
+    default: 64,
+    description:
+      'Joins waiting to read history on this pod before new ones are refused `busy` (retry after 1 s)',
+  }),
+  HISTORY_READ_BYTES_PER_S: Int({
+    default: 8388608,
+    description:
+      'Bytes of history this pod reads per second for joins, over all sockets (0 = no limit; heals spend it without waiting)',
+  }),
   METRICS_PORT: Int({
     default: 9090,
     maximum: 65535,

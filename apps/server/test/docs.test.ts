@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { CLOSE_CODES, type CloseAction } from '@chat/protocol';
+import { CLOSE_CODES, type CloseAction, ERROR_CODE_INFO, ERROR_CODES } from '@chat/protocol';
 import { describe, expect, it } from 'vitest';
 import { configTable } from '../src/config-doc.js';
 
@@ -22,6 +22,15 @@ const ACTION_TEXT: Record<CloseAction, string> = {
 describe('README stays in sync with the code', () => {
   it('documents every setting exactly as config.ts declares it', () => {
     expect(section('config')).toBe(configTable());
+  });
+
+  it('lists every error code with its meaning from packages/protocol', () => {
+    const rows = section('error-codes').split('\n').slice(2);
+    expect(rows.map((r) => r.split('|')[1]?.trim().replaceAll('`', ''))).toEqual([...ERROR_CODES]);
+    for (const code of ERROR_CODES) {
+      const { meaning, retry } = ERROR_CODE_INFO[code];
+      expect(rows).toContain(`| \`${code}\` | ${meaning} | ${retry ? 'yes' : 'no'} |`);
+    }
   });
 
   it('lists every close code with its action from packages/protocol', () => {

@@ -32,7 +32,7 @@ export interface RoomsOutbox {
 /** Join-error codes after which the room is given up. */
 const FATAL_JOIN_ERRORS = new Set<string>(['forbidden_room', 'too_many_rooms', 'bad_frame']);
 /** Join-error codes after which the join is asked again on the same socket. */
-const RETRYABLE_JOIN_ERRORS = new Set<string>(['unavailable', 'rate_limited', 'internal']);
+const RETRYABLE_JOIN_ERRORS = new Set<string>(['unavailable', 'rate_limited', 'busy', 'internal']);
 
 interface JoinRetry {
   timer: unknown;

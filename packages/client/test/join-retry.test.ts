@@ -70,6 +70,16 @@ describe('join refused with a retryable error', () => {
     expect(client.getRoom('general')?.joined).toBe(true);
   });
 
+  it('asks again after a `busy` refusal (the pod is reading as much history as it allows)', async () => {
+    refuseJoins('general', { error: 'busy', retryAfterMs: 40 }, { error: 'busy', retryAfterMs: 40 });
+    const { client } = makeClient(server);
+    client.connect();
+    await expect(client.join('general')).resolves.toEqual({ room: 'general', resumed: false, resync: false });
+    const joins = joinsOf('general');
+    expect(joins).toHaveLength(3);
+    expect(new Set(joins.map((j) => j.conn)).size).toBe(1);
+  });
+
   it('keeps `since` when a resume is refused, and still gets the gap without duplicates', async () => {
     const { client } = makeClient(server);
     const received: ChatMessage[] = [];

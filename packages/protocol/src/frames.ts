@@ -197,9 +197,39 @@ export const ERROR_CODES = [
   /** A send whose append did not answer: it may or may not be stored. Resend with the same clientMsgId. */
   'outcome_unknown',
   'bad_token',
+  /**
+   * A join the pod cannot serve now because it is already reading as much history as it allows
+   * (HISTORY_READS_PER_POD reads running, HISTORY_READ_QUEUE waiting): join again after
+   * `retryAfterMs`. Nothing about the room or the socket is wrong.
+   */
+  'busy',
   'internal',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** What each error code means and whether the client tries again: the README's table is checked against it. */
+export const ERROR_CODE_INFO: Record<ErrorCode, { meaning: string; retry: boolean }> = {
+  bad_json: { meaning: 'the frame is not JSON', retry: false },
+  bad_frame: { meaning: 'the frame does not match its schema', retry: false },
+  binary_unsupported: { meaning: 'a binary frame (only text frames are accepted)', retry: false },
+  unknown_type: { meaning: 'no such frame type', retry: false },
+  text_too_long: { meaning: 'a message longer than `maxTextChars`', retry: false },
+  rate_limited: { meaning: 'too many frames or messages: wait `retryAfterMs`', retry: true },
+  forbidden_room: { meaning: 'the token does not allow this room', retry: false },
+  not_joined: { meaning: 'a send to a room the socket has not joined', retry: false },
+  too_many_rooms: { meaning: 'the socket is in as many rooms as allowed', retry: false },
+  unavailable: { meaning: 'storage (Redis) is unreachable: nothing stored, safe to resend', retry: true },
+  outcome_unknown: {
+    meaning: 'the store did not answer: the message may be stored; resend with the same clientMsgId',
+    retry: true,
+  },
+  bad_token: { meaning: 'a refresh token that is invalid or for another user', retry: true },
+  busy: {
+    meaning: 'the pod is reading as much history as it allows: join again after `retryAfterMs`',
+    retry: true,
+  },
+  internal: { meaning: 'a server bug', retry: true },
+};
 
 export const ErrorFrame = Type.Object({
   type: Type.Literal('error'),

@@ -90,7 +90,7 @@ export class MemoryBroker implements Broker {
     return rooms.map((room) => this.logs.get(room)?.lastId ?? ZERO_ID);
   }
 
-  async range(room: string, afterId: string): Promise<RangeResult> {
+  async range(room: string, afterId: string, count?: number): Promise<RangeResult> {
     this.assertOpen();
     const log = this.logs.get(room);
     if (!log)
@@ -107,7 +107,8 @@ export class MemoryBroker implements Broker {
     if (before && afterId !== log.maxDeletedId) {
       return { complete: false, reason: untrimmed ? 'unknown_id' : 'trimmed' };
     }
-    return { complete: true, entries: log.entries.filter((e) => compareIds(e.id, afterId) > 0) };
+    const after = log.entries.filter((e) => compareIds(e.id, afterId) > 0);
+    return { complete: true, entries: count === undefined ? after : after.slice(0, count) };
   }
 
   async latest(room: string, count: number): Promise<StoredMessage[]> {

@@ -129,13 +129,13 @@ export class RedisBroker implements Broker {
     return Promise.all(rooms.map((room) => this.lastId(room)));
   }
 
-  async range(room: string, afterId: string): Promise<RangeResult> {
+  async range(room: string, afterId: string, count?: number): Promise<RangeResult> {
     const key = this.keys.stream(room);
     // One transaction so the bounds we check are the bounds of the entries we read.
     const results = await this.link.client
       .multi()
       .xinfo('STREAM', key)
-      .xrange(key, `(${afterId}`, '+', 'COUNT', RANGE_LIMIT)
+      .xrange(key, `(${afterId}`, '+', 'COUNT', count ?? RANGE_LIMIT)
       .exec();
     const [infoErr, info] = results?.[0] ?? [new Error('transaction aborted'), null];
     const [rangeErr, rows] = results?.[1] ?? [new Error('transaction aborted'), null];
@@ -165,7 +165,7 @@ export class RedisBroker implements Broker {
       return { complete: false, reason: untrimmed ? 'unknown_id' : 'trimmed' };
     }
     const entries = toStored(rows);
-    if (entries.length >= RANGE_LIMIT) return { complete: false, reason: 'trimmed' };
+    if (count === undefined && entries.length >= RANGE_LIMIT) return { complete: false, reason: 'trimmed' };
     return { complete: true, entries };
   }
 

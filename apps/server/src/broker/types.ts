@@ -87,8 +87,11 @@ export interface Broker {
   lastId(room: string): Promise<string>;
   /** `lastId` of several rooms at once (the periodic check that live delivery is current). */
   lastIds(rooms: readonly string[]): Promise<string[]>;
-  /** Everything after `afterId`, oldest first, or why that cannot be served without a gap. */
-  range(room: string, afterId: string): Promise<RangeResult>;
+  /**
+   * Everything after `afterId`, oldest first, or why that cannot be served without a gap. With
+   * `count`, at most that many (a page: a full page means read on from its last id).
+   */
+  range(room: string, afterId: string, count?: number): Promise<RangeResult>;
   /** The newest `count` messages, oldest first. */
   latest(room: string, count: number): Promise<StoredMessage[]>;
   /** False while the backing store is unreachable or too slow: readiness reports it. */

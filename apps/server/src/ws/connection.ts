@@ -17,6 +17,10 @@ export interface ConnLimits {
 const TEXT = { binary: false } as const;
 /** A socket told to close that does not finish the close handshake is destroyed after this. */
 const CLOSE_GRACE_MS = 3000;
+/** How often a wait for a socket to drain looks again (besides its TCP socket's `drain`). */
+const DRAIN_POLL_MS = 50;
+
+export type Drained = 'ok' | 'closed' | 'stalled';
 
 /** One client socket on this pod. */
 export class Conn {
@@ -35,6 +39,9 @@ export class Conn {
   private expiry: number;
   private idle: (() => void) | undefined;
   private closed: Promise<void> | undefined;
+  /** This socket's joins run one after another (each may read history): the last one queued. */
+  private joinTail: Promise<void> | undefined;
+  private queuedJoins = 0;
   /**
    * The TCP socket under `ws`, for writing pre-built frames. Only used when no extension
    * (permessage-deflate) was negotiated: then ws's sender never queues, writes to the socket
@@ -186,6 +193,49 @@ export class Conn {
       this.idle = undefined;
       idle();
     }
+  }
+
+  /**
+   * Runs `join` once this socket's earlier joins are done, so a socket reads one room's history
+   * at a time. False (and nothing runs) when `max` joins are already queued.
+   */
+  queueJoin(max: number, join: () => Promise<void>): Promise<void> | false {
+    if (this.queuedJoins >= max) return false;
+    this.queuedJoins++;
+    const run = (this.joinTail ?? Promise.resolve())
+      .catch(() => {})
+      .then(join)
+      .finally(() => {
+        this.queuedJoins--;
+        if (this.joinTail === run) this.joinTail = undefined;
+      });
+    this.joinTail = run;
+    return run;
+  }
+
+  /**
+   * Resolves once at most `bytes` wait to be written to this socket: 'ok'; 'closed' when it
+   * closed meanwhile; 'stalled' when it did not get there within `stallMs` (it does not read).
+   */
+  async drained(bytes: number, stallMs: number): Promise<Drained> {
+    const deadline = Date.now() + stallMs;
+    const socket = rawSocket(this.ws);
+    while (this.ws.bufferedAmount > bytes) {
+      if (this.closing || !this.open) return 'closed';
+      if (Date.now() >= deadline) return 'stalled';
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          socket?.off('drain', done);
+          this.ws.off('close', done);
+          resolve();
+        };
+        const timer = setTimeout(done, DRAIN_POLL_MS);
+        socket?.once('drain', done);
+        this.ws.once('close', done);
+      });
+    }
+    return this.closing || !this.open ? 'closed' : 'ok';
   }
 
   /** The presence key of this socket: unique across pods. */

@@ -3,12 +3,18 @@ import { compareIds, encodeStoredBody } from '@chat/protocol';
 import { type Broker, OutcomeUnknownError } from '../broker/types.js';
 import type { Metrics } from '../metrics.js';
 import type { Conn } from './connection.js';
-import { frame, joinedFrame, resyncFrame } from './frames.js';
+import { frame } from './frames.js';
+import { HistoryBusyError, HistoryGate } from './history-gate.js';
 import { TokenBucket } from './rate-limit.js';
-import { RoomRegistry } from './rooms.js';
+import { Replayer } from './replay.js';
+import type { BufferedFrame } from './room-members.js';
+import { presenceChange } from './room-presence.js';
+import { type Room, RoomRegistry } from './rooms.js';
 import { drainSockets, heartbeat } from './sweeps.js';
 
 const UNAVAILABLE_RETRY_MS = 1000;
+/** When a join refused `busy` should be asked again (the client jitters around it). */
+const BUSY_RETRY_MS = 1000;
 
 /** The hub's settings, built once from the config by the realtime plugin. */
 export interface HubOptions {
@@ -16,6 +22,15 @@ export interface HubOptions {
   maxRoomsPerConn: number;
   maxTextChars: number;
   historyPage: number;
+  /** Entries per history read of a replay (HISTORY_REPLAY_PAGE). */
+  replayPage: number;
+  /** History reads running at once on this pod, and waiting before new joins are refused `busy`. */
+  historyReads: number;
+  historyReadQueue: number;
+  /** Bytes of history this pod reads per second at most (0 = no limit). */
+  historyBytesPerS: number;
+  /** SEND_BUFFER_LIMIT_BYTES: a replay writes a quarter of it at a time. */
+  sendBufferLimit: number;
   userRatePerS: number;
   userRateBurst: number;
   heartbeatMs: number;
@@ -34,6 +49,7 @@ export class Hub {
   readonly rooms: RoomRegistry;
   /** One message bucket per user on this pod, shared by all of the user's sockets. */
   private readonly users = new Map<string, { bucket: TokenBucket; sockets: number }>();
+  private readonly replayer: Replayer;
 
   constructor(
     private readonly broker: Broker,
@@ -41,7 +57,26 @@ export class Hub {
     private readonly metrics: Metrics,
     private readonly log: Log,
   ) {
+    const gate = new HistoryGate({
+      concurrency: opts.historyReads,
+      maxQueued: opts.historyReadQueue,
+      bytesPerS: opts.historyBytesPerS,
+    });
+    this.replayer = new Replayer(
+      broker,
+      gate,
+      {
+        page: opts.replayPage,
+        historyPage: opts.historyPage,
+        chunkBytes: Math.max(1, Math.floor(opts.sendBufferLimit / 4)),
+        // A socket that does not read its replay for two heartbeats is gone or hostile.
+        stallMs: 2 * opts.heartbeatMs,
+      },
+      (obj, msg) => log.warn(obj, msg),
+    );
     this.rooms = new RoomRegistry(broker, metrics, {
+      gate,
+      replayPage: opts.replayPage,
       historyPage: opts.historyPage,
       liveCheckMs: opts.liveCheckMs,
       log,
@@ -88,57 +123,64 @@ export class Hub {
 
   // ---- client requests ----------------------------------------------------------------
 
-  async join(conn: Conn, { room: name, since }: ClientFrameOf<'join'>): Promise<void> {
+  join(conn: Conn, { room: name, since }: ClientFrameOf<'join'>): Promise<void> {
     if (conn.allowedRooms && !conn.allowedRooms.has(name)) {
       conn.error('forbidden_room', `your token does not allow room "${name}"`, name);
-      return;
+      return Promise.resolve();
     }
     if (conn.inRoom(name)) this.detach(conn, name);
     if (conn.roomCount >= this.opts.maxRoomsPerConn) {
       conn.error('too_many_rooms', `at most ${this.opts.maxRoomsPerConn} rooms per connection`, name);
-      return;
+      return Promise.resolve();
     }
     const room = this.rooms.acquire(name);
     const buffered = room.beginJoin(conn);
     conn.addRoom(name);
+    // One join at a time per socket: each may read a room's history.
+    const queued = conn.queueJoin(this.opts.maxRoomsPerConn, () =>
+      this.serveJoin(conn, room, buffered, since),
+    );
+    if (queued) return queued;
+    this.abandonJoin(conn, room, buffered);
+    this.busy(conn, name);
+    return Promise.resolve();
+  }
+
+  /** Replays what the socket asked for, then hands it the live messages buffered meanwhile. */
+  private async serveJoin(conn: Conn, room: Room, buffered: BufferedFrame[], since?: string): Promise<void> {
+    const name = room.name;
     try {
       await room.whenReady();
+      if (!room.stillJoining(conn, buffered)) return; // left, rejoined or closed while queued
       const self: PresenceEntry = {
         key: conn.presenceKey(this.nodeId),
         id: conn.user.id,
         name: conn.user.name,
       };
-      const presence = room.members().filter((p) => p.key !== self.key);
-      presence.push(self);
-      // Subscribed before reading: anything stored after this read is already queued in `buffered`.
-      const range = since === undefined ? undefined : await this.broker.range(name, since);
-      let reply: string;
-      let lastSent: string | undefined;
-      if (range?.complete) {
-        reply = joinedFrame(name, range.entries, presence, true);
-        lastSent = range.entries.at(-1)?.id ?? since;
-      } else {
-        const page = await this.broker.latest(name, this.opts.historyPage);
-        reply = range
-          ? resyncFrame(name, range.reason, page, presence)
-          : joinedFrame(name, page, presence, false);
-        lastSent = page.at(-1)?.id;
-      }
-      if (!room.stillJoining(conn, buffered)) return; // left or closed meanwhile
-      conn.send(reply);
+      const presence = () => [...room.members().filter((p) => p.key !== self.key), self];
+      // Subscribed before reading: anything stored after the reads is already queued in `buffered`.
+      const sent = await this.replayer.reply(
+        { conn, room: name, still: () => room.stillJoining(conn, buffered), presence },
+        since,
+      );
+      if (sent === false || !room.stillJoining(conn, buffered)) return;
+      const { lastSent } = sent;
       for (const f of buffered)
         if (lastSent === undefined || compareIds(f.id, lastSent) > 0) conn.send(f.data);
       this.metrics.framesOut.inc(room.goLive(conn, lastSent));
+      // A long replay: whoever came or went meanwhile (joining sockets get no presence frames).
+      const change = presenceChange(sent.presence, presence());
+      if (change) conn.send(frame({ type: 'presence', room: name, ...change }));
       this.broker.presence
         .add(name, self)
         .catch((err: unknown) => this.log.warn({ err }, 'presence add failed'));
     } catch (err) {
-      this.log.warn({ err, room: name }, 'join failed');
-      if (room.stillJoining(conn, buffered)) {
-        room.remove(conn);
-        conn.removeRoom(name);
-        this.rooms.releaseIfEmpty(room);
+      this.abandonJoin(conn, room, buffered);
+      if (err instanceof HistoryBusyError) {
+        this.busy(conn, name);
+        return;
       }
+      this.log.warn({ err, room: name }, 'join failed');
       conn.error(
         'unavailable',
         'room history is unavailable right now; try again',
@@ -146,6 +188,24 @@ export class Hub {
         UNAVAILABLE_RETRY_MS,
       );
     }
+  }
+
+  /** A join that will not be served: the socket is no longer a member. */
+  private abandonJoin(conn: Conn, room: Room, buffered: BufferedFrame[]): void {
+    if (!room.stillJoining(conn, buffered)) return;
+    room.remove(conn);
+    conn.removeRoom(room.name);
+    this.rooms.releaseIfEmpty(room);
+  }
+
+  private busy(conn: Conn, room: string): void {
+    this.metrics.errors.inc({ code: 'busy' });
+    conn.error(
+      'busy',
+      'this server is reading as much history as it allows; join again shortly',
+      room,
+      BUSY_RETRY_MS,
+    );
   }
 
   leave(conn: Conn, { room }: ClientFrameOf<'leave'>): void {

@@ -80,3 +80,18 @@ export class RoomPresence {
     return this.broadcast(data);
   }
 }
+
+/** The presence frame body that turns `before` into `after`; undefined when they are the same. */
+export function presenceChange(
+  before: readonly PresenceEntry[],
+  after: readonly PresenceEntry[],
+): { join: PresenceEntry[]; leave: string[] } | undefined {
+  const was = new Map(before.map((p) => [p.key, p]));
+  const now = new Set(after.map((p) => p.key));
+  const join = after.filter((p) => {
+    const old = was.get(p.key);
+    return !old || old.name !== p.name || old.id !== p.id;
+  });
+  const leave = before.filter((p) => !now.has(p.key)).map((p) => p.key);
+  return join.length > 0 || leave.length > 0 ? { join, leave } : undefined;
+}

@@ -1,5 +1,5 @@
 import { compareIds, type PresenceEntry, ZERO_ID } from '@chat/protocol';
-import type { Broker, PresenceDelta } from '../broker/types.js';
+import type { Broker, PresenceDelta, RangeResult, StoredMessage } from '../broker/types.js';
 import type { Conn } from './connection.js';
 import { msgFrame, resyncFrame, textFrame } from './frames.js';
 import { type BufferedFrame, RoomMembers } from './room-members.js';
@@ -13,6 +13,10 @@ export type HealReason = 'gap' | 'tail' | 'resubscribed';
 export interface RoomContext {
   readonly broker: Broker;
   readonly historyPage: number;
+  /** Entries per history read of a heal. */
+  readonly replayPage: number;
+  /** Runs a history read within the pod's bound on concurrent reads (heals first in line). */
+  readHistory<T extends RangeResult | StoredMessage[]>(read: () => Promise<T>): Promise<T>;
   /** The room has frames queued for its live sockets: flush it at the end of this turn. */
   scheduleFlush(room: Room): void;
   /** A message was handed to this pod's sockets (for the fan-out latency metric). */
@@ -171,19 +175,10 @@ export class Room {
       do {
         this.healAgain = false;
         if (this.disposed) return;
-        const result = await this.ctx.broker.range(this.name, this.head as string);
+        const recovered = await this.readGap();
         if (this.disposed) return;
-        if (result.complete) {
-          let recovered = 0;
-          for (const e of result.entries)
-            if (compareIds(e.id, this.head as string) > 0) {
-              this.deliver(e.id, e.body);
-              recovered++;
-            }
-          this.ctx.healed(reason, recovered);
-        } else {
-          await this.resync(result.reason);
-        }
+        if (recovered === 'trimmed' || recovered === 'unknown_id') await this.resync(recovered);
+        else this.ctx.healed(reason, recovered);
         this.replayPending();
         if (reason === 'resubscribed') await this.refreshPresence();
       } while (this.healAgain);
@@ -199,9 +194,30 @@ export class Room {
     }
   }
 
+  /**
+   * Delivers what history holds after `head`, a page at a time (each page reaches the sockets
+   * at the end of its turn). The count delivered, or why the gap cannot be read.
+   */
+  private async readGap(): Promise<number | 'trimmed' | 'unknown_id'> {
+    const { broker, replayPage } = this.ctx;
+    let recovered = 0;
+    for (;;) {
+      const from = this.head as string;
+      const result = await this.ctx.readHistory(() => broker.range(this.name, from, replayPage));
+      if (this.disposed) return recovered;
+      if (!result.complete) return result.reason;
+      for (const e of result.entries)
+        if (compareIds(e.id, this.head as string) > 0) {
+          this.deliver(e.id, e.body);
+          recovered++;
+        }
+      if (result.entries.length < replayPage) return recovered;
+    }
+  }
+
   /** More was missed than history keeps: every member starts over from the latest page. */
   private async resync(reason: 'trimmed' | 'unknown_id'): Promise<void> {
-    const page = await this.ctx.broker.latest(this.name, this.ctx.historyPage);
+    const page = await this.ctx.readHistory(() => this.ctx.broker.latest(this.name, this.ctx.historyPage));
     if (this.disposed) return;
     const lastId = page.at(-1)?.id ?? ZERO_ID;
     const data = Buffer.from(resyncFrame(this.name, reason, page, this.presence.members()));

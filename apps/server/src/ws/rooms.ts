@@ -1,9 +1,13 @@
 import type { Broker, BrokerListener, PresenceDelta } from '../broker/types.js';
 import type { Metrics } from '../metrics.js';
 import { idTime } from './frames.js';
+import type { HistoryGate } from './history-gate.js';
 import { type HealReason, Room, type RoomContext } from './room.js';
 
 export interface RoomRegistryOptions {
+  /** The pod's bound on concurrent history reads, shared with joins (heals go first). */
+  gate: HistoryGate;
+  replayPage: number;
   historyPage: number;
   /** How often the rooms' stream tails are compared with what was delivered (0 = never). */
   liveCheckMs: number;
@@ -38,6 +42,8 @@ export class RoomRegistry implements BrokerListener {
     this.ctx = {
       broker,
       historyPage: opts.historyPage,
+      replayPage: opts.replayPage,
+      readHistory: (read) => opts.gate.heal(read),
       scheduleFlush: (room) => {
         if (this.dirty.size === 0) setImmediate(() => this.flushAll());
         this.dirty.add(room);
