@@ -77,16 +77,25 @@ export class Replayer {
       if (!t.conn.send(joinedFrame(t.room, page, presence, false))) return false;
       return { lastSent: page.at(-1)?.id, presence };
     }
-    const { page } = this.opts;
-    const first = await slot.read(page, () => this.broker.range(t.room, since, page));
-    if (!first.complete) return this.resync(slot, t, first.reason);
+    const { page, chunkBytes } = this.opts;
+    // `joined` carries whole pages up to a chunk's worth: a short replay is all in it, as before.
+    let entries: StoredMessage[] = [];
+    let bytes = 0;
+    let full = true;
+    while (full && bytes < chunkBytes) {
+      const from = entries.at(-1)?.id ?? since;
+      const read = await slot.read(page, () => this.broker.range(t.room, from, page));
+      if (!read.complete) return this.resync(slot, t, read.reason);
+      for (const e of read.entries) bytes += Buffer.byteLength(e.body) + FRAME_OVERHEAD;
+      entries = entries.length === 0 ? read.entries : entries.concat(read.entries);
+      full = read.entries.length >= page;
+    }
     if (!t.still()) return false;
-    const head = this.chunkEnd(first.entries, 0);
+    const head = this.chunkEnd(entries, 0);
     const presence = t.presence();
-    if (!t.conn.send(joinedFrame(t.room, first.entries.slice(0, head), presence, true))) return false;
-    let lastSent = first.entries[head - 1]?.id ?? since;
-    let entries = first.entries.slice(head);
-    let full = first.entries.length >= page;
+    if (!t.conn.send(joinedFrame(t.room, entries.slice(0, head), presence, true))) return false;
+    let lastSent = entries[head - 1]?.id ?? since;
+    entries = entries.slice(head);
     try {
       for (;;) {
         const sent = await this.sendMessages(slot, t, entries, lastSent);
@@ -138,7 +147,8 @@ export class Replayer {
         // Another join reads meanwhile: a socket that does not read holds no slot.
         slot.pause();
         const state = await t.conn.drained(this.opts.chunkBytes, this.opts.stallMs);
-        if (state === 'stalled') void t.conn.close(CloseCode.TryAgainLater, 'slow consumer: history not read');
+        if (state === 'stalled')
+          void t.conn.close(CloseCode.TryAgainLater, 'slow consumer: history not read');
         if (state !== 'ok' || !t.still()) return false;
         await slot.resume();
       }
