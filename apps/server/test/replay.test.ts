@@ -1,7 +1,7 @@
 import type { ServerFrame } from '@chat/protocol';
+import { TestRedis } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningApp, randomId, startApp, TestClient } from './harness.js';
-import { TestRedis } from './redis-server.js';
 
 /**
  * Paged replay: a resume is read a page at a time and written as the socket takes it, one
@@ -123,6 +123,8 @@ describe('bounds on history reads', () => {
       HISTORY_READS_PER_POD: '1',
       HISTORY_READ_QUEUE: '1',
       HISTORY_REPLAY_PAGE: '5',
+      // Writes of 1 KB: `joined` comes after the first page, while the replay holds its slot.
+      SEND_BUFFER_LIMIT_BYTES: '4096',
       // Eight ~250-byte messages per second: the first replay holds the only slot a while.
       HISTORY_READ_BYTES_PER_S: '2000',
     });

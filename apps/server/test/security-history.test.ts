@@ -1,10 +1,10 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { TestRedis } from '@chat/testkit';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomId, type ServerProcess, spawnServer, TestClient } from './harness.js';
 import type { AttackOrder, AttackOutcome } from './history-attack.js';
-import { TestRedis } from './redis-server.js';
 import { HONEST_RTT_BOUND_MS, HonestProcess, MiB, within } from './security-helpers.js';
 
 /**

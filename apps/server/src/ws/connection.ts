@@ -221,7 +221,7 @@ export class Conn {
     const deadline = Date.now() + stallMs;
     const socket = rawSocket(this.ws);
     while (this.ws.bufferedAmount > bytes) {
-      if (this.closing || !this.open) return 'closed';
+      if (this.isClosing || this.ws.readyState !== this.ws.OPEN) return 'closed';
       if (Date.now() >= deadline) return 'stalled';
       await new Promise<void>((resolve) => {
         const done = () => {
@@ -235,7 +235,7 @@ export class Conn {
         this.ws.once('close', done);
       });
     }
-    return this.closing || !this.open ? 'closed' : 'ok';
+    return this.isClosing || this.ws.readyState !== this.ws.OPEN ? 'closed' : 'ok';
   }
 
   /** The presence key of this socket: unique across pods. */
