@@ -1,12 +1,11 @@
 import { Type } from '@sinclair/typebox';
+import { Int } from './config-kinds.js';
 
 /**
  * The security settings of the server: identity (JWKS), connection caps, frame budgets and the
  * HTTP surface. Part of the one config schema (spread into ConfigSchema in config.ts); kept in
  * their own file so the limits and what they defend against read together (see SECURITY.md).
  */
-const Int = (opts: { default: number; minimum?: number; maximum?: number; description: string }) =>
-  Type.Integer({ minimum: 0, ...opts });
 
 export const SecuritySettings = {
   AUTH_JWKS_URL: Type.String({

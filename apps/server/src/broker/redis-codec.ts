@@ -2,9 +2,12 @@ import type { PresenceEntry } from '@chat/protocol';
 import type { PresenceDelta, StoredMessage } from './types.js';
 
 /**
- * Decoding of what Redis returns and of what other pods publish. Everything read back is
- * checked before use: another version of the app, or anyone with access to Redis, may have
- * written it.
+ * Decoding of what Redis returns and of what other pods publish. Shapes (arrays, fields,
+ * presence entries, published envelopes) are checked before use: another version of the app,
+ * or anyone with access to Redis, may have written them. Message bodies are not parsed here:
+ * they are passed on as stored (encodeStoredBody wrote them) and spliced into frames, and
+ * every client validates every frame it receives, so a foreign body reaches clients as a
+ * frame they refuse, never as something the server acts on.
  */
 
 export function streamInfo(info: unknown): Map<string, unknown> {
