@@ -1,6 +1,8 @@
 import type { ServerFrame } from '@chat/protocol';
 import { TestRedis } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryBroker } from '../src/broker/memory.js';
+import type { BrokerListener, PresenceDelta } from '../src/broker/types.js';
 import { type RunningApp, randomId, startApp, TestClient } from './harness.js';
 
 /**
@@ -198,4 +200,50 @@ describe('a socket that does not read its replay', () => {
     }
     await writer.close();
   }, 30_000);
+});
+
+/** Drops the next `dropNext` live copies, as Redis pub/sub does on a reconnect or overflow. */
+class DroppingBroker extends MemoryBroker {
+  dropNext = 0;
+  override setListener(listener: BrokerListener): void {
+    super.setListener({
+      message: (room: string, id: string, prev: string, body: string) => {
+        if (this.dropNext > 0) this.dropNext--;
+        else listener.message(room, id, prev, body);
+      },
+      presence: (room: string, delta: PresenceDelta) => listener.presence(room, delta),
+      resubscribed: () => listener.resubscribed(),
+    });
+  }
+}
+
+describe('a heal longer than a page', () => {
+  const broker = new DroppingBroker({ nodeId: 'drop', maxLen: 1000, idempotencyTtlS: 60 });
+  let srv: RunningApp;
+  beforeAll(async () => {
+    srv = await startApp({ ...FAST, HISTORY_REPLAY_PAGE: '3', LIVE_CHECK_MS: '0' }, { broker });
+  });
+  afterAll(async () => {
+    await srv.close();
+    await broker.close();
+  });
+
+  it('reads the gap a page at a time: every live member gets each missed message once, in order', async () => {
+    const writer = await TestClient.connect(srv.wsUrl, srv.token('writer'));
+    const reader = await TestClient.connect(srv.wsUrl, srv.token('reader'));
+    await writer.join('gappy');
+    await reader.join('gappy');
+    broker.dropNext = 10;
+    const missed = await seed(writer, 'gappy', 10);
+    // The next live message does not chain on what the pod delivered: it reads the gap first.
+    const next = await writer.say('gappy', 'reveals the gap');
+    await reader.next('msg', (m) => m.id === next.id);
+    const ids = reader.messages('gappy').map((m) => m.id);
+    expect(ids).toEqual([...missed, next.id]);
+    expect(reader.messages('gappy').map((m) => m.prev)).toEqual([expect.any(String), ...ids.slice(0, -1)]);
+    const healed = (await srv.app.metrics.liveHealed.get()).values.reduce((n, v) => n + v.value, 0);
+    // Read from history: the ten missed and the one that revealed the gap (4 pages of 3).
+    expect(healed).toBe(11);
+    await Promise.all([writer.close(), reader.close()]);
+  });
 });
