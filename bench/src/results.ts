@@ -25,6 +25,8 @@ export interface StepResult {
   latency: Summary;
   pass: boolean;
   cpu: CpuCores;
+  /** Per Redis node, the CPU it reports for itself (INFO cpu) over the measured window. */
+  redisNodes?: { port: number; role: 'primary' | 'replica'; cores: number; cpuUsPerMsg: number }[];
 }
 
 export interface FanoutResult {

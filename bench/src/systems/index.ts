@@ -12,7 +12,7 @@ import { LABELS } from './labels.js';
 import { readyOrExit, startPods } from './pods.js';
 import type { PodRef, RunningSystem, StartOptions } from './types.js';
 
-export type { PodExitInfo, PodRef, RunningSystem, StartOptions } from './types.js';
+export type { PodExitInfo, PodRef, RedisNodeCpu, RunningSystem, StartOptions } from './types.js';
 
 const require = createRequire(import.meta.url);
 function versionOf(pkg: string): string {
@@ -76,6 +76,7 @@ async function startChat(opts: StartOptions): Promise<RunningSystem> {
     env: { ...CHAT_BENCH_ENV, ...opts.env },
     controlApi: false,
     replaceKilled: false,
+    redis: opts.redis ?? 'single',
     // BENCH_CHAT_SERVER runs another build of the server (a before/after comparison).
     ...(opts.serverEntry || process.env.BENCH_CHAT_SERVER
       ? { serverEntry: opts.serverEntry ?? process.env.BENCH_CHAT_SERVER }
@@ -89,6 +90,8 @@ async function startChat(opts: StartOptions): Promise<RunningSystem> {
     ...describeSystem('chat'),
     pods: pods(),
     redisPid: cluster.redis.pid,
+    redisPids: cluster.redisTier.pids(),
+    redisNodeCpu: () => cluster.redisTier.nodeCpu(),
     tokenSecret: cluster.tokenSecret,
     async terminate(id) {
       const pod = cluster.podHandles().find((p) => p.id === id);

@@ -5,7 +5,7 @@ import { Histogram } from '../hist.js';
 import type { GroupSpec, OpenResult, StatsResult } from '../load/protocol.js';
 import { cpuOf, machineBusy, sleep } from '../proc.js';
 import type { CpuCores, Log, StepResult } from '../results.js';
-import type { RunningSystem } from '../systems/index.js';
+import type { RedisNodeCpu, RunningSystem } from '../systems/index.js';
 import { split, type Workers } from '../workers.js';
 
 export const nonce = randomBytes(3).toString('hex');
@@ -40,7 +40,7 @@ export function cpuSample(
     t: performance.now(),
     machine: machineBusy(),
     pods: sys.pods.reduce((n, p) => n + cpuOf(p.pid), 0),
-    redis: cpuOf(sys.redisPid),
+    redis: (sys.redisPids ?? [sys.redisPid]).reduce<number>((n, p) => n + cpuOf(p), 0),
     load: w.pids.reduce((n, p) => n + cpuOf(p), 0),
   };
 }
@@ -109,9 +109,11 @@ export async function runStep(
     durationMs: opts.durationMs,
   });
   await sleep(opts.warmupMs);
+  const n0 = await sys.redisNodeCpu?.();
   const c0 = cpuSample(sys, w);
   await publishing;
   const c1 = cpuSample(sys, w);
+  const n1 = await sys.redisNodeCpu?.();
   const deadline = performance.now() + opts.graceMs;
   let s = sumStats(await w.all({ t: 'stats', tag }));
   while (s.delivered < s.expected && performance.now() < deadline) {
@@ -141,7 +143,29 @@ export async function runStep(
     latency,
     pass: s.delivered > 0 && latency.p99 <= opts.p99BoundMs && deliveredRatio >= opts.minDeliveredRatio,
     cpu: cores(c0, c1),
+    ...(n0 && n1 ? { redisNodes: nodeCosts(n0, n1, (c1.t - c0.t) / 1000, msgsPerS) } : {}),
   };
+}
+
+/**
+ * What each Redis node spent over the window, as cores and as CPU microseconds per message
+ * offered in it (every message is one append on one primary; replicas apply its replication).
+ */
+function nodeCosts(
+  before: RedisNodeCpu[],
+  after: RedisNodeCpu[],
+  seconds: number,
+  msgsPerS: number,
+): NonNullable<StepResult['redisNodes']> {
+  return after.map((a) => {
+    const spent = a.cpuS - (before.find((b) => b.port === a.port)?.cpuS ?? a.cpuS);
+    return {
+      port: a.port,
+      role: a.role,
+      cores: Math.round((spent / seconds) * 1000) / 1000,
+      cpuUsPerMsg: Math.round(((spent * 1e6) / Math.max(1, msgsPerS * seconds)) * 10) / 10,
+    };
+  });
 }
 
 export function stepLine(s: StepResult): string {

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { RedisClusterSet, RedisSentinelSet, RedisServer } from '@chat/testkit';
+import { RedisClusterSet, RedisSentinelSet, RedisServer, respCommand } from '@chat/testkit';
 
 /** Which Redis the local cluster runs: one server, a Sentinel set, or a Redis Cluster. */
 export type RedisMode = 'single' | 'sentinel' | 'cluster';
@@ -52,6 +52,24 @@ export class RedisTier {
   pids(): number[] {
     const servers = this.single ? [this.single] : ((this.sentinels ?? this.shards)?.servers ?? []);
     return servers.map((s) => s.pid).filter((p) => p !== undefined);
+  }
+
+  /**
+   * Every live node with its role and the CPU seconds Redis reports for itself (INFO cpu:
+   * used_cpu_sys + used_cpu_user): what the bench divides by the messages of a step.
+   */
+  async nodeCpu(): Promise<{ port: number; role: 'primary' | 'replica'; cpuS: number }[]> {
+    const servers = this.single ? [this.single] : ((this.sentinels ?? this.shards)?.servers ?? []);
+    return Promise.all(
+      servers
+        .filter((s) => s.state === 'running')
+        .map(async ({ port }) => {
+          const info = String(await respCommand(port, ['INFO']));
+          const field = (k: string) => Number(new RegExp(`^${k}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+          const role = /^role:master/m.test(info) ? ('primary' as const) : ('replica' as const);
+          return { port, role, cpuS: field('used_cpu_sys') + field('used_cpu_user') };
+        }),
+    );
   }
 
   /** One line for the terminal. */
