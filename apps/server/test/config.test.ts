@@ -42,6 +42,13 @@ describe('config', () => {
     expect(() => loadConfig({ DRAIN_WINDOW_MS: '30000', SHUTDOWN_TIMEOUT_MS: '20000' })).toThrow(
       /SHUTDOWN_TIMEOUT_MS/,
     );
+    expect(() => loadConfig({ REDIS_URL: 'redis://r:6379', REDIS_CLUSTER_NODES: 'c-0:6379' })).toThrow(
+      /set only one of REDIS_URL, REDIS_SENTINELS and REDIS_CLUSTER_NODES/,
+    );
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: 'c-0:6379,no-port' })).toThrow(/REDIS_CLUSTER_NODES/);
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'c-0:6379,c-1:6380' }).REDIS_CLUSTER_NODES).toBe(
+      'c-0:6379,c-1:6380',
+    );
   });
 
   it('documents every variable', () => {

@@ -5,6 +5,9 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { until } from './net.js';
 import { RedisServer } from './redis.js';
+import { type ClusterNode, parseClusterNodes } from './redis-cluster-nodes.js';
+
+export type { ClusterNode } from './redis-cluster-nodes.js';
 
 const run = promisify(execFile);
 
@@ -21,17 +24,6 @@ export interface ClusterSetOptions {
   redisArgs?: string[];
   redisBin?: string;
   cliBin?: string;
-}
-
-export interface ClusterNode {
-  id: string;
-  port: number;
-  role: 'primary' | 'replica';
-  /** The primary's id, for a replica. */
-  primaryId?: string;
-  /** Slots served, for a primary. */
-  slots: number[];
-  failed: boolean;
 }
 
 /**
@@ -117,29 +109,9 @@ export class RedisClusterSet {
 
   /** Every node: its role, and for a primary the slots it serves (as the first live node sees it). */
   async topology(): Promise<ClusterNode[]> {
-    const text = await this.command(this.alive()[0] as RedisServer, ['CLUSTER', 'NODES']);
-    return String(text)
-      .trim()
-      .split('\n')
-      .map((line) => {
-        const [id, addr, flags, primaryId, , , , , ...ranges] = line.split(' ');
-        const slots: number[] = [];
-        for (const r of ranges) {
-          if (r.startsWith('[')) continue; // a slot being migrated
-          const [lo = 0, hi = lo] = r.split('-').map(Number);
-          for (let s = lo; s <= hi; s++) slots.push(s);
-        }
-        const port = Number((addr as string).split('@')[0]?.split(':')[1]);
-        const f = (flags as string).split(',');
-        return {
-          id: id as string,
-          port,
-          role: f.includes('master') ? 'primary' : 'replica',
-          primaryId: primaryId === '-' ? undefined : primaryId,
-          slots,
-          failed: f.includes('fail') || f.includes('fail?'),
-        } satisfies ClusterNode;
-      });
+    return parseClusterNodes(
+      String(await this.command(this.alive()[0] as RedisServer, ['CLUSTER', 'NODES'])),
+    );
   }
 
   /** The primary serving `slot` now. */

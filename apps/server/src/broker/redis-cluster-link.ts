@@ -20,6 +20,9 @@ import { keepConnecting, quit, type RedisLink } from './redis-link.js';
  * behind ioredis' own on the same connection: when they resolve, the subscriptions are live)
  * and only then tells the rooms to heal from history. Messages published while a slot had no
  * subscriber are never assumed delivered: the rooms' `prev` chain and tail check find them.
+ * (ioredis appends a channel to its per-slot list on every SSUBSCRIBE, so each such interruption
+ * adds one more copy of each channel there, re-sent on its next resubscribe; SUNSUBSCRIBE drops
+ * them all. Bounded by the number of interruptions, harmless to Redis.)
  */
 export class ClusterLink implements RedisLink {
   readonly kind = 'cluster';
