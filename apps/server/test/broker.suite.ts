@@ -113,6 +113,11 @@ export function brokerSuite(factory: BrokerFactory): void {
       expect(none).toEqual({ complete: true, entries: [] });
       expect((await b.latest(room, 3)).map((e) => e.id)).toEqual(ids.slice(12));
       expect(await b.lastId(room)).toBe(ids[14]);
+      // A page: at most `count`, read on from its last id.
+      const page = await b.range(room, ids[4] as string, 4);
+      expect(page.complete && page.entries.map((e) => e.id)).toEqual(ids.slice(5, 9));
+      const tail = await b.range(room, ids[12] as string, 4);
+      expect(tail.complete && tail.entries.map((e) => e.id)).toEqual(ids.slice(13));
     });
 
     it('reports a resume point that history no longer covers', async () => {

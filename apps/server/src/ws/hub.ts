@@ -24,7 +24,7 @@ export interface HubOptions {
   historyPage: number;
   /** Entries per history read of a replay (HISTORY_REPLAY_PAGE). */
   replayPage: number;
-  /** History reads running at once on this pod, and waiting before new joins are refused `busy`. */
+  /** Joins reading history at once on this pod, and waiting before new ones are refused `busy`. */
   historyReads: number;
   historyReadQueue: number;
   /** Bytes of history this pod reads per second at most (0 = no limit). */
