@@ -45,10 +45,21 @@ describe('control API on the load balancer', () => {
     expect(cluster.pods()).toHaveLength(2);
     expect((await call('POST', 'redis/stop')).status).toBe(200);
     expect(cluster.redis.state).toBe('stopped');
-    await expect.poll(() => cluster.pods().some((p) => p.ready)).toBe(false);
+    // Every pod sees the outage and stays in the Service (READINESS_BROKER=startup).
+    const brokers = () =>
+      Promise.all(
+        cluster.pods().map(async (p) => {
+          const body = (await (await fetch(`http://127.0.0.1:${p.port}/readyz`)).json()) as {
+            broker: string;
+          };
+          return body.broker;
+        }),
+      );
+    await expect.poll(brokers).toEqual(['unavailable', 'unavailable']);
+    expect(cluster.pods().every((p) => p.ready)).toBe(true);
     expect((await call('POST', 'redis/start')).status).toBe(200);
     expect(cluster.redis.state).toBe('running');
-    await expect.poll(() => cluster.pods().every((p) => p.ready), { timeout: 20_000 }).toBe(true);
+    await expect.poll(brokers, { timeout: 20_000 }).toEqual(['ok', 'ok']);
   });
 
   it('refuses foreign origins, unknown routes and bad input', async () => {
