@@ -1,5 +1,5 @@
 import { TestRedis } from '@chat/testkit';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryBroker } from '../src/broker/memory.js';
 import { brokerSuite } from './broker.suite.js';
 import { redisBrokers, singleLink } from './redis-links.js';
@@ -21,3 +21,34 @@ afterAll(async () => {
 });
 
 brokerSuite(redisBrokers('redis', () => singleLink(redis.url)));
+
+/**
+ * A rolling upgrade from the previous version: its pods publish on `<prefix>room:<room>` with
+ * the same payload. On one Redis (or Sentinel) the channel name is kept, so old and new pods
+ * see each other's live messages during the roll (on a Redis Cluster the channel carries the
+ * room's hash tag instead; there was no cluster mode before).
+ */
+describe('live delivery across versions on one Redis', () => {
+  it('receives what the previous version publishes and publishes where it listens', async () => {
+    const { a, close } = await redisBrokers('compat', () => singleLink(redis.url)).create({ maxLen: 100 });
+    const received: string[] = [];
+    a.setListener({ message: (_room, id) => received.push(id), presence: () => {}, resubscribed: () => {} });
+    await a.subscribe('compat');
+    const raw = redis.client();
+    const old = redis.client();
+    try {
+      const heard: string[] = [];
+      await old.subscribe('test:room:compat');
+      old.on('message', (_channel, payload: string) => heard.push(payload.split('\x1f')[1] ?? ''));
+      // What the previous version's append script publishes: m US id US prev US node US body.
+      await raw.publish('test:room:compat', ['m', '5-0', '4-0', 'old-pod', '{"room":"compat"}'].join('\x1f'));
+      await expect.poll(() => received).toEqual(['5-0']);
+      const { id } = await a.append('compat', '{"room":"compat"}', 'cm-compat-1');
+      await expect.poll(() => heard).toContain(id);
+    } finally {
+      raw.disconnect();
+      old.disconnect();
+      await close();
+    }
+  });
+});

@@ -7,16 +7,25 @@
  *   <prefix>{<room>}:s            stream: the room's history (trimmed to MAXLEN, TTL)
  *   <prefix>{<room>}:i            hash clientMsgId -> id: the idempotency window (TTL)
  *   <prefix>{<room>}:p            hash presence key -> entry json
- *   <prefix>{<room>}:c            channel (PUBLISH, or SPUBLISH on a cluster)
+ *   <prefix>{<room>}:c            channel on a Redis Cluster (SPUBLISH: must hash to the room's slot)
+ *   <prefix>room:<room>           channel on one Redis or Sentinel (PUBLISH: the name earlier
+ *                                 versions use, so a rolling upgrade keeps live delivery
+ *                                 between old and new pods)
  *   <prefix>{node:<id>}:rooms     set: rooms where the node has presence entries (TTL)
  *   <prefix>{node:<id>}:reap      lock: which node is reaping it (PX)
  *   <prefix>nodes                 sorted set node -> last heartbeat (ms); one entry per pod
  */
 export class RedisKeys {
   private readonly channelHead: string;
+  private readonly channelTail: string;
 
-  constructor(readonly prefix: string) {
-    this.channelHead = `${prefix}{`;
+  /** `sharded`: channels carry the room's hash tag (Redis Cluster's sharded pub/sub). */
+  constructor(
+    readonly prefix: string,
+    sharded: boolean,
+  ) {
+    this.channelHead = sharded ? `${prefix}{` : `${prefix}room:`;
+    this.channelTail = sharded ? '}:c' : '';
   }
 
   stream(room: string): string {
@@ -29,12 +38,13 @@ export class RedisKeys {
     return `${this.prefix}{${room}}:p`;
   }
   channel(room: string): string {
-    return `${this.prefix}{${room}}:c`;
+    return `${this.channelHead}${room}${this.channelTail}`;
   }
   /** The room a channel belongs to, or undefined for a channel that is not a room's. */
   roomOf(channel: string): string | undefined {
-    if (!channel.startsWith(this.channelHead) || !channel.endsWith('}:c')) return undefined;
-    return channel.slice(this.channelHead.length, -3);
+    if (!channel.startsWith(this.channelHead) || !channel.endsWith(this.channelTail)) return undefined;
+    const room = channel.slice(this.channelHead.length, channel.length - this.channelTail.length);
+    return room === '' ? undefined : room;
   }
   nodeRooms(node: string): string {
     return `${this.prefix}{node:${node}}:rooms`;

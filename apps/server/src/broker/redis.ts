@@ -58,7 +58,7 @@ export class RedisBroker implements Broker {
 
   constructor(private readonly opts: RedisBrokerOptions) {
     this.link = opts.link;
-    this.keys = new RedisKeys(opts.prefix);
+    this.keys = new RedisKeys(opts.prefix, this.link.kind === 'cluster');
     this.interval = opts.healthIntervalMs ?? 1000;
     this.presence = new RedisPresence(this.link, this.keys, opts.nodeId);
     this.nodes = new RedisNodes(this.link, this.keys, opts.nodeId, opts.reapBatch);
