@@ -52,3 +52,44 @@ describe('live delivery across versions on one Redis', () => {
     }
   });
 });
+
+/**
+ * A pod of the previous version that crashes during a rolling upgrade: its presence entries
+ * are in the rooms' hashes (same layout) and its rooms in `<prefix>node:<id>:roomcount` (room
+ * -> entries), not in the set this version keeps. The pods of this version reap it by
+ * themselves, as they reap their own kind; before, its entries stayed for ever.
+ */
+describe('reaping a crashed pod of the previous version on one Redis', () => {
+  it('removes its entries from every room it was in and forgets it', async () => {
+    const { b, close } = await redisBrokers('legacy', () => singleLink(redis.url)).create({ maxLen: 100 });
+    const raw = redis.client();
+    try {
+      const rooms = Array.from({ length: 120 }, (_, i) => `legacy-${i}`); // more than a reap step
+      const entry = (room: string) => JSON.stringify({ key: `old-pod/c-${room}`, id: 'u_old', name: 'Old' });
+      const write = raw.multi();
+      for (const room of rooms) {
+        write.hset(`test:{${room}}:p`, `old-pod/c-${room}`, entry(room));
+        write.hset(
+          `test:{${room}}:p`,
+          `alive/c-${room}`,
+          JSON.stringify({ key: `alive/c-${room}`, id: 'u_a', name: 'A' }),
+        );
+        write.hset('test:node:old-pod:roomcount', room, 1);
+      }
+      write.zadd('test:nodes', Date.now() - 60_000, 'old-pod');
+      await write.exec();
+      // No call from the test: the heartbeat finds the stale node and reaps it.
+      await expect
+        .poll(async () => (await Promise.all(rooms.map((r) => b.presence.list(r)))).map((l) => l.length), {
+          timeout: 10_000,
+        })
+        .toEqual(rooms.map(() => 1));
+      expect((await b.presence.list('legacy-7'))[0]?.key).toBe('alive/c-legacy-7');
+      await expect.poll(() => raw.zscore('test:nodes', 'old-pod')).toBeNull();
+      expect(await raw.exists('test:node:old-pod:roomcount')).toBe(0);
+    } finally {
+      raw.disconnect();
+      await close();
+    }
+  });
+});

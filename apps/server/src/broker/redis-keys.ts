@@ -14,6 +14,8 @@
  *   <prefix>{node:<id>}:rooms     set: rooms where the node has presence entries (TTL)
  *   <prefix>{node:<id>}:reap      lock: which node is reaping it (PX)
  *   <prefix>nodes                 sorted set node -> last heartbeat (ms); one entry per pod
+ *   <prefix>node:<id>:roomcount   the previous version's per-pod room hash (one Redis only):
+ *                                 read only to reap a pod of that version that crashed
  */
 export class RedisKeys {
   private readonly channelHead: string;
@@ -48,6 +50,9 @@ export class RedisKeys {
   }
   nodeRooms(node: string): string {
     return `${this.prefix}{node:${node}}:rooms`;
+  }
+  legacyNodeRooms(node: string): string {
+    return `${this.prefix}node:${node}:roomcount`;
   }
   reapLock(node: string): string {
     return `${this.prefix}{node:${node}}:reap`;

@@ -118,26 +118,51 @@ export class RedisNodes implements NodeLiveness {
     }
     const roomsKey = this.keys.nodeRooms(node);
     let removed = 0;
-    for (let step = 1; ; step++) {
+    let step = 0;
+    const keepLock = async () => {
+      if (++step % 100 === 0 && node !== this.nodeId) await client.pexpire(lock, REAP_LOCK_MS);
+    };
+    for (;;) {
       const rooms = await client.srandmember(roomsKey, this.reapBatch);
       if (rooms.length === 0) break;
-      const counts = await Promise.all(
-        rooms.map((room) =>
-          client.chatPresenceReapRoom(
-            this.keys.presence(room),
-            `${node}/`,
-            this.keys.channel(room),
-            this.nodeId,
-            this.link.publish,
-          ),
-        ),
-      );
-      for (const n of counts) removed += n;
+      removed += await this.reapRooms(node, rooms);
       await client.srem(roomsKey, ...rooms);
-      if (step % 100 === 0 && node !== this.nodeId) await client.pexpire(lock, REAP_LOCK_MS);
+      await keepLock();
+    }
+    // A pod of the previous version (one Redis only; there was no cluster mode) kept its rooms
+    // in a hash `<prefix>node:<id>:roomcount` (room -> entries): one that crashed during a
+    // rolling upgrade is reaped from it, one HSCAN page at a time.
+    if (this.link.kind === 'single') {
+      const legacy = this.keys.legacyNodeRooms(node);
+      let cursor = '0';
+      do {
+        const [next, page] = await client.hscan(legacy, cursor, 'COUNT', this.reapBatch);
+        cursor = next;
+        const rooms = page.filter((_, i) => i % 2 === 0);
+        if (rooms.length > 0) removed += await this.reapRooms(node, rooms);
+        await keepLock();
+      } while (cursor !== '0');
+      await client.del(legacy);
     }
     await client.multi().del(roomsKey).del(lock).exec();
     await client.zrem(this.keys.nodes, node);
     return removed;
+  }
+
+  /** Removes `node`'s entries from each room's presence (one script per room, on its shard). */
+  private async reapRooms(node: string, rooms: string[]): Promise<number> {
+    const { client } = this.link;
+    const counts = await Promise.all(
+      rooms.map((room) =>
+        client.chatPresenceReapRoom(
+          this.keys.presence(room),
+          `${node}/`,
+          this.keys.channel(room),
+          this.nodeId,
+          this.link.publish,
+        ),
+      ),
+    );
+    return counts.reduce((a, n) => a + n, 0);
   }
 }
